@@ -1,0 +1,53 @@
+// mproc/error.hpp — the one error model of mproc.
+//
+// Every failure is an `mproc::errc` value in the `mproc` error category. Calls come in two
+// forms, as in Asio: a throwing one (throws `mproc::error`, a std::system_error) and one
+// taking `std::error_code&` that never throws for mproc's own failures.
+//
+// Thread safety: everything here is immutable or value-typed; safe from any thread.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace mproc {
+
+/// The small, stable set of things that go wrong. Values never change meaning once released.
+enum class errc {
+  not_started = 1,      ///< join/terminate/kill/exitcode-wait on a process never started
+  already_started,      ///< start() called twice on one process
+  unknown_entry,        ///< function or class not registered (MPROC_ENTRY / MPROC_PROCESS_CLASS)
+  duplicate_entry,      ///< two different functions registered under one name
+  unsupported_target,   ///< e.g. a capturing lambda with a start method other than fork
+  timeout,              ///< a deadline passed
+  interrupted,          ///< SIGINT reached the node while the call was blocked
+  spawn_failed,         ///< the OS refused to create the process (fork/posix_spawn failed)
+  node_closed,          ///< the node is shutting down or its fork server is gone
+  no_node,              ///< no mproc::node exists in this process
+  bad_message,          ///< a frame or payload that does not decode (truncated, garbage, wrong version)
+  runtime_dir,          ///< the private runtime directory is unsafe or cannot be created
+  invalid_argument,     ///< API misuse not covered above (documented per call)
+};
+
+/// The `mproc` error category; `name()` is "mproc".
+const std::error_category& category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), category()};
+}
+
+/// Thrown by the throwing overloads. `code()` is an mproc::errc (or a system errno for
+/// OS failures), `what()` carries the context ("start process-3: fork: Resource busy").
+class error : public std::system_error {
+ public:
+  error(std::error_code ec, const std::string& context) : std::system_error(ec, context) {}
+  error(errc e, const std::string& context) : std::system_error(make_error_code(e), context) {}
+};
+
+/// Throws `mproc::error(ec, context)` when `ec` is set; the glue between the two call forms.
+void throw_if(const std::error_code& ec, const std::string& context);
+
+}  // namespace mproc
+
+template <>
+struct std::is_error_code_enum<mproc::errc> : std::true_type {};

@@ -1,0 +1,10 @@
+// mproc/mproc.hpp — everything of mproc in one include.
+#pragma once
+
+#include "mproc/current_process.hpp"
+#include "mproc/entry.hpp"
+#include "mproc/error.hpp"
+#include "mproc/node.hpp"
+#include "mproc/process.hpp"
+#include "mproc/serialization.hpp"
+#include "mproc/start_method.hpp"

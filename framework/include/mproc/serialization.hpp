@@ -1,0 +1,338 @@
+// mproc/serialization.hpp — what can cross a process boundary, and how it is encoded.
+//
+// A type T is `mproc::serializable` when `mproc::codec<T>` is enabled. Built in:
+//  - arithmetic types, enums, and other trivially copyable non-pointer types: bytes as they are
+//    (the fast path; both ends run the same binary on the same host);
+//  - std::string, vector, array, pair, tuple, optional, variant, map, unordered_map, set,
+//    std::chrono::duration;
+//  - user types with a CAF-style `inspect(f, x)` found by ADL, e.g.
+//      template <class F> auto inspect(F& f, point& p) { return f(p.x, p.y, p.label); }
+//    CAF annotations such as `caf::meta::type_name("point")` are accepted and skipped, so one
+//    `inspect` serves both CAF and mproc.
+// Raw pointers, references and std::function are not serializable: spawning a registered
+// function whose parameters are not serializable is a compile-time error.
+// Extend by specializing `mproc::codec<T>` with `enabled = true`, `encode` and `decode`.
+//
+// Decoding never trusts the bytes: a truncated or inconsistent payload throws
+// mproc::error(errc::bad_message); it never reads out of bounds or allocates absurd sizes.
+//
+// Thread safety: writer/reader are plain values, one per thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mproc/error.hpp"
+
+namespace caf::meta {
+struct annotation;  // CAF's marker base for inspect() annotations; never completed here
+}
+
+namespace mproc {
+
+/// Appends encoded values to a byte buffer.
+class writer {
+ public:
+  explicit writer(std::vector<std::byte>& out) : out_(out) {}
+  void raw(const void* p, std::size_t n) {
+    auto* b = static_cast<const std::byte*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  void size(std::size_t n) {
+    auto v = static_cast<std::uint64_t>(n);
+    raw(&v, sizeof v);
+  }
+
+ private:
+  std::vector<std::byte>& out_;
+};
+
+/// Reads encoded values from a byte range; every read is bounds-checked.
+class reader {
+ public:
+  reader(const std::byte* p, std::size_t n) : p_(p), end_(p + n) {}
+  void raw(void* dst, std::size_t n) {
+    if (n > remaining()) fail("truncated payload");
+    if (n != 0) std::memcpy(dst, p_, n);
+    p_ += n;
+  }
+  /// Reads an element count and checks it against what is left, assuming each element takes at
+  /// least `min_bytes` (so garbage cannot make us allocate terabytes).
+  std::size_t size(std::size_t min_bytes = 1) {
+    std::uint64_t v;
+    raw(&v, sizeof v);
+    if (min_bytes != 0 && v > remaining() / min_bytes) fail("element count exceeds payload");
+    return static_cast<std::size_t>(v);
+  }
+  std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+  [[noreturn]] static void fail(const char* what) { throw error(errc::bad_message, what); }
+
+ private:
+  const std::byte* p_;
+  const std::byte* end_;
+};
+
+template <class T, class = void>
+struct codec {
+  static constexpr bool enabled = false;
+};
+
+template <class T>
+concept serializable = codec<std::remove_cv_t<T>>::enabled;
+
+template <serializable T>
+void encode(writer& w, const T& x) { codec<std::remove_cv_t<T>>::encode(w, x); }
+template <serializable T>
+void decode(reader& r, T& x) { codec<std::remove_cv_t<T>>::decode(r, x); }
+
+namespace detail {
+
+template <class T>
+constexpr bool is_annotation_v =
+    std::is_class_v<std::decay_t<T>> && std::is_base_of_v<caf::meta::annotation, std::decay_t<T>>;
+
+/// The inspector handed to a user's `inspect` when saving; mimics CAF 0.17's interface.
+struct save_inspector {
+  using result_type = void;
+  static constexpr bool reads_state = true;
+  static constexpr bool writes_state = false;
+  writer& w;
+  template <class... Ts>
+  void operator()(Ts&&... xs) { (one(xs), ...); }
+  template <class U>
+  void one(U& x) {
+    if constexpr (!is_annotation_v<U>) mproc::encode(w, x);
+  }
+};
+
+/// The inspector handed to a user's `inspect` when loading.
+struct load_inspector {
+  using result_type = void;
+  static constexpr bool reads_state = false;
+  static constexpr bool writes_state = true;
+  reader& r;
+  template <class... Ts>
+  void operator()(Ts&&... xs) { (one(xs), ...); }
+  template <class U>
+  void one(U& x) {
+    if constexpr (!is_annotation_v<U>) mproc::decode(r, x);
+  }
+};
+
+template <class T>
+concept has_inspect = requires(save_inspector& s, load_inspector& l, T& x) {
+  inspect(s, x);
+  inspect(l, x);
+};
+
+template <class T>
+concept memcpy_able = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+                      !std::is_member_pointer_v<T> && !std::is_null_pointer_v<T>;
+
+template <class T>
+void encode_elements(writer& w, const T& range) {
+  w.size(std::size(range));
+  for (const auto& x : range) mproc::encode(w, x);
+}
+
+}  // namespace detail
+
+// Trivially copyable values (ints, doubles, enums, PODs): raw bytes.
+template <class T>
+struct codec<T, std::enable_if_t<detail::memcpy_able<T> && !detail::has_inspect<T>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const T& x) { w.raw(&x, sizeof(T)); }
+  static void decode(reader& r, T& x) { r.raw(&x, sizeof(T)); }
+};
+
+// User types with inspect().
+template <class T>
+struct codec<T, std::enable_if_t<detail::has_inspect<T>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const T& x) {
+    detail::save_inspector f{w};
+    inspect(f, const_cast<T&>(x));  // NOLINT: CAF's inspect takes T&; saving does not mutate
+  }
+  static void decode(reader& r, T& x) {
+    detail::load_inspector f{r};
+    inspect(f, x);
+  }
+};
+
+template <>
+struct codec<std::string> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::string& s) {
+    w.size(s.size());
+    w.raw(s.data(), s.size());
+  }
+  static void decode(reader& r, std::string& s) {
+    s.resize(r.size());
+    r.raw(s.data(), s.size());
+  }
+};
+
+template <class T>
+struct codec<std::vector<T>, std::enable_if_t<serializable<T>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::vector<T>& v) {
+    if constexpr (detail::memcpy_able<T> && !std::is_same_v<T, bool>) {
+      w.size(v.size());
+      w.raw(v.data(), v.size() * sizeof(T));
+    } else {
+      detail::encode_elements(w, v);
+    }
+  }
+  static void decode(reader& r, std::vector<T>& v) {
+    if constexpr (detail::memcpy_able<T> && !std::is_same_v<T, bool>) {
+      v.resize(r.size(sizeof(T)));
+      r.raw(v.data(), v.size() * sizeof(T));
+    } else {
+      v.clear();
+      std::size_t n = r.size();
+      v.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        T x{};
+        mproc::decode(r, x);
+        v.push_back(std::move(x));
+      }
+    }
+  }
+};
+
+template <class T, std::size_t N>
+struct codec<std::array<T, N>, std::enable_if_t<serializable<T> && !detail::memcpy_able<std::array<T, N>>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::array<T, N>& a) {
+    for (const auto& x : a) mproc::encode(w, x);
+  }
+  static void decode(reader& r, std::array<T, N>& a) {
+    for (auto& x : a) mproc::decode(r, x);
+  }
+};
+
+template <class... Ts>
+struct codec<std::tuple<Ts...>, std::enable_if_t<(serializable<Ts> && ...) &&
+                                                 !detail::memcpy_able<std::tuple<Ts...>>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::tuple<Ts...>& t) {
+    std::apply([&](const auto&... xs) { (mproc::encode(w, xs), ...); }, t);
+  }
+  static void decode(reader& r, std::tuple<Ts...>& t) {
+    std::apply([&](auto&... xs) { (mproc::decode(r, xs), ...); }, t);
+  }
+};
+
+template <class A, class B>
+struct codec<std::pair<A, B>, std::enable_if_t<serializable<A> && serializable<B> &&
+                                               !detail::memcpy_able<std::pair<A, B>>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::pair<A, B>& p) {
+    mproc::encode(w, p.first);
+    mproc::encode(w, p.second);
+  }
+  static void decode(reader& r, std::pair<A, B>& p) {
+    mproc::decode(r, p.first);
+    mproc::decode(r, p.second);
+  }
+};
+
+template <class T>
+struct codec<std::optional<T>, std::enable_if_t<serializable<T> && !detail::memcpy_able<std::optional<T>>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::optional<T>& o) {
+    std::uint8_t has = o.has_value();
+    w.raw(&has, 1);
+    if (o) mproc::encode(w, *o);
+  }
+  static void decode(reader& r, std::optional<T>& o) {
+    std::uint8_t has;
+    r.raw(&has, 1);
+    if (has > 1) reader::fail("bad optional flag");
+    o.reset();
+    if (has) mproc::decode(r, o.emplace());
+  }
+};
+
+template <class... Ts>
+struct codec<std::variant<Ts...>, std::enable_if_t<(serializable<Ts> && ...) &&
+                                                   !detail::memcpy_able<std::variant<Ts...>>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const std::variant<Ts...>& v) {
+    auto index = static_cast<std::uint32_t>(v.index());
+    w.raw(&index, sizeof index);
+    std::visit([&](const auto& x) { mproc::encode(w, x); }, v);
+  }
+  static void decode(reader& r, std::variant<Ts...>& v) {
+    std::uint32_t index;
+    r.raw(&index, sizeof index);
+    if (index >= sizeof...(Ts)) reader::fail("bad variant index");
+    decode_at(r, v, index, std::index_sequence_for<Ts...>{});
+  }
+  template <std::size_t... Is>
+  static void decode_at(reader& r, std::variant<Ts...>& v, std::uint32_t index, std::index_sequence<Is...>) {
+    ((Is == index ? (void)mproc::decode(r, v.template emplace<Is>()) : void()), ...);
+  }
+};
+
+namespace detail {
+/// Shared by map, unordered_map and set: count, then each element decoded and inserted.
+template <class Container, class Element>
+struct associative_codec {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const Container& c) { encode_elements(w, c); }
+  static void decode(reader& r, Container& c) {
+    c.clear();
+    std::size_t n = r.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      Element e{};
+      mproc::decode(r, e);
+      c.insert(std::move(e));
+    }
+  }
+};
+}  // namespace detail
+
+template <class K, class V, class C, class A>
+struct codec<std::map<K, V, C, A>, std::enable_if_t<serializable<K> && serializable<V>>>
+    : detail::associative_codec<std::map<K, V, C, A>, std::pair<K, V>> {};
+template <class K, class V, class H, class E, class A>
+struct codec<std::unordered_map<K, V, H, E, A>, std::enable_if_t<serializable<K> && serializable<V>>>
+    : detail::associative_codec<std::unordered_map<K, V, H, E, A>, std::pair<K, V>> {};
+template <class K, class C, class A>
+struct codec<std::set<K, C, A>, std::enable_if_t<serializable<K>>>
+    : detail::associative_codec<std::set<K, C, A>, K> {};
+
+/// Encodes `x` into a fresh buffer.
+template <serializable T>
+std::vector<std::byte> to_bytes(const T& x) {
+  std::vector<std::byte> out;
+  writer w{out};
+  mproc::encode(w, x);
+  return out;
+}
+
+/// Decodes a whole buffer into a T; trailing bytes are an error (errc::bad_message).
+template <serializable T>
+T from_bytes(const std::byte* p, std::size_t n) {
+  reader r{p, n};
+  T x{};
+  mproc::decode(r, x);
+  if (r.remaining() != 0) reader::fail("trailing bytes after value");
+  return x;
+}
+
+}  // namespace mproc
