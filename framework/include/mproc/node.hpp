@@ -54,6 +54,7 @@ struct node_options {
 
 namespace detail {
 class node_impl;
+struct node_access;
 }
 
 class node {
@@ -90,6 +91,8 @@ class node {
   detail::node_impl& impl() noexcept { return *impl_; }
 
  private:
+  friend struct detail::node_access;
+  explicit node(std::shared_ptr<detail::node_impl> impl);
   std::shared_ptr<detail::node_impl> impl_;
 };
 

@@ -1,0 +1,40 @@
+#include "mproc/error.hpp"
+
+namespace mproc {
+namespace {
+
+class category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "mproc"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::not_started: return "process not started";
+      case errc::already_started: return "process already started";
+      case errc::unknown_entry: return "entry point not registered (MPROC_ENTRY / MPROC_PROCESS_CLASS)";
+      case errc::duplicate_entry: return "two different entry points registered under one name";
+      case errc::unsupported_target: return "target cannot be started with this start method";
+      case errc::timeout: return "timed out";
+      case errc::interrupted: return "interrupted by SIGINT";
+      case errc::spawn_failed: return "could not create the process";
+      case errc::node_closed: return "node is shut down";
+      case errc::no_node: return "no mproc::node in this process";
+      case errc::bad_message: return "malformed message";
+      case errc::runtime_dir: return "runtime directory is unsafe or unusable";
+      case errc::invalid_argument: return "invalid argument";
+    }
+    return "unknown mproc error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& category() noexcept {
+  static const category_impl instance;
+  return instance;
+}
+
+void throw_if(const std::error_code& ec, const std::string& context) {
+  if (ec) throw error(ec, context);
+}
+
+}  // namespace mproc

@@ -1,0 +1,613 @@
+#include "mproc/node.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <iterator>
+
+#include "bootstrap.hpp"
+#include "frame.hpp"
+#include "node_impl.hpp"
+#include "runtime_dir.hpp"
+
+extern char** environ;
+
+namespace {
+constexpr int p_pidfd = 3;  // P_PIDFD (Linux 5.4); linux/wait.h clashes with glibc's sys/wait.h
+}
+
+namespace mproc {
+namespace detail {
+namespace {
+
+std::atomic<node*> current{nullptr};
+
+std::vector<std::string> read_cmdline() {
+  std::ifstream in{"/proc/self/cmdline", std::ios::binary};
+  std::vector<std::string> args;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) args.push_back(arg);
+  if (args.empty()) args.emplace_back("mproc-child");
+  return args;
+}
+
+/// Environment for an exec'd image of this program: ours minus stale mproc variables, plus
+/// the role it must take.
+std::vector<std::string> child_environment(const char* role, int fd, pid_t parent) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view v{*e};
+    if (v.starts_with("MPROC_ROLE=") || v.starts_with("MPROC_FD=") || v.starts_with("MPROC_PARENT_PID=")) continue;
+    env.emplace_back(v);
+  }
+  env.push_back(std::string{role_env} + "=" + role);
+  env.push_back(std::string{fd_env} + "=" + std::to_string(fd));
+  env.push_back(std::string{parent_env} + "=" + std::to_string(parent));
+  return env;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+/// posix_spawn of /proc/self/exe with `fd` as descriptor 3 and nothing else inherited.
+pid_t exec_self(const std::vector<std::string>& argv_in, const char* role, int fd, std::error_code& ec) {
+  constexpr int target_fd = 3;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fd, target_fd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, target_fd + 1);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  auto argv = argv_in;
+  auto env = child_environment(role, target_fd, ::getpid());
+  auto cargv = c_strings(argv);
+  auto cenv = c_strings(env);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    ec = {rc, std::system_category()};
+    return 0;
+  }
+  ec.clear();
+  return pid;
+}
+
+std::uint8_t entry_kind_byte(entry_kind k) { return static_cast<std::uint8_t>(k); }
+
+}  // namespace
+
+node* current_node() noexcept { return current.load(); }
+void set_current_node(node* n) noexcept { current.store(n); }
+
+node_impl::node_impl(node_options options, bool child, std::string identity)
+    : options_(std::move(options)), child_(child), identity_(std::move(identity)), argv_(read_cmdline()) {}
+
+node_impl::~node_impl() { shutdown(); }
+
+void node_impl::open(std::error_code& ec) {
+  if (auto dup = duplicate_entry_name(); !dup.empty()) {
+    ec = make_error_code(errc::duplicate_entry);
+    std::fprintf(stderr, "mproc: two different entry points are registered as '%s'\n", dup.c_str());
+    return;
+  }
+  runtime_dir(ec);
+  if (ec) return;
+  ensure_running(options_.method == start_method::forkserver, ec);
+}
+
+const std::filesystem::path& node_impl::runtime_dir(std::error_code& ec) {
+  std::lock_guard lock{start_mutex_};
+  ec.clear();
+  if (runtime_dir_.empty()) runtime_dir_ = create_runtime_dir(runtime_root(options_.runtime_root), ec);
+  return runtime_dir_;
+}
+
+void node_impl::ensure_running(bool want_forkserver, std::error_code& ec) {
+  std::lock_guard lock{start_mutex_};
+  ec.clear();
+  if (want_forkserver && !forkserver_sock_) start_forkserver(ec);
+  if (!ec && !io_running_) start_io_thread();
+}
+
+void node_impl::start_forkserver(std::error_code& ec) {
+  auto [ours, theirs] = make_socketpair(SOCK_SEQPACKET, ec);
+  if (ec) return;
+  pid_t node_pid = ::getpid();
+  pid_t pid;
+  if (thread_count() == 1) {
+    // No other thread exists, so no lock can be held across this fork: the server is clean.
+    std::cout.flush();
+    std::fflush(nullptr);
+    pid = ::fork();
+    if (pid < 0) {
+      ec = last_error();
+      return;
+    }
+    if (pid == 0) {
+      die_with_parent(node_pid);
+      ours.reset();
+      run_forkserver(theirs.release(), node_pid);
+    }
+  } else {
+    // Threads run already (CAF, Asio, the user's): start the server as a fresh image instead.
+    pid = exec_self(argv_, "forkserver", theirs.get(), ec);
+    if (ec) return;
+  }
+  forkserver_pid_ = pid;
+  forkserver_sock_ = std::move(ours);
+  if (io_running_) boost::asio::post(io_, [self = shared_from_this()] { self->watch_forkserver(); });
+}
+
+void node_impl::start_io_thread() {
+  if (forkserver_sock_) watch_forkserver();
+  if (options_.handle_sigint && !child_) watch_sigint();
+  io_running_ = true;
+  io_thread_ = std::thread{[this] {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run();
+  }};
+}
+
+void node_impl::run_on_io(const std::function<void()>& f) {
+  if (std::this_thread::get_id() == io_thread_.get_id()) return f();
+  std::promise<void> done;
+  boost::asio::post(io_, [&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+// ---- starting a process -----------------------------------------------------------------
+
+void node_impl::start(process& p, std::error_code& ec) {
+  auto& s = process_access::state(p);
+  if (closing_) return void(ec = make_error_code(errc::node_closed));
+  if (interrupted_) return void(ec = make_error_code(errc::interrupted));
+  start_method method = s->method.value_or(options_.method);
+
+  start_message msg;
+  if (method != start_method::fork) {
+    // The target must be reachable by name in another image.
+    if (typeid(p) != typeid(process)) {
+      const entry_info* e = find_entry_by_type(typeid(p));
+      if (e == nullptr)
+        return void(ec = make_error_code(errc::unknown_entry));
+      msg.kind = entry_kind_byte(entry_kind::process_class);
+      msg.entry = e->name;
+      msg.args = e->encode(p);
+    } else if (s->entry_fn != nullptr) {
+      const entry_info* e = find_entry_by_fn(s->entry_fn);
+      if (e == nullptr) return void(ec = make_error_code(errc::unknown_entry));
+      msg.kind = entry_kind_byte(entry_kind::function);
+      msg.entry = e->name;
+      msg.args = s->args;
+    } else if (s->local) {
+      return void(ec = make_error_code(errc::unsupported_target));
+    }
+  }
+
+  ensure_running(method == start_method::forkserver, ec);
+  if (ec) return;
+  auto [ours, theirs] = make_socketpair(SOCK_STREAM, ec);
+  if (ec) return;
+
+  s->id = ++counter_;
+  std::string identity = identity_.empty() ? std::to_string(s->id) : identity_ + ":" + std::to_string(s->id);
+  if (s->name.empty()) s->name = "process-" + identity;
+  s->channel = std::move(ours);
+  msg.name = s->name;
+  msg.daemon = s->daemon;
+  msg.parent_pid = ::getpid();
+  msg.method = static_cast<std::uint8_t>(options_.method);
+  msg.identity = identity;
+
+  switch (method) {
+    case start_method::fork:
+      spawn_forked(p, *s, std::move(theirs), ec);
+      break;
+    case start_method::spawn:
+      spawn_exec(*s, std::move(theirs), ec);
+      break;
+    case start_method::forkserver:
+      spawn_via_forkserver(s, std::move(theirs), ec);
+      break;
+  }
+  if (ec) return;
+  if (method != start_method::fork) {
+    std::error_code wec;  // a child that died before reading is reported by its exit status
+    write_frame(s->channel.get(), frame_kind::start, to_bytes(msg), wec);
+  }
+  {
+    std::lock_guard lock{table_mutex_};
+    if (!s->exitcode) table_.emplace(s->id, s);
+  }
+  if (method != start_method::forkserver) watch_direct_child(s);
+}
+
+void node_impl::spawn_forked(process& p, process_state& s, unique_fd child_end, std::error_code& ec) {
+  child_setup setup{s.name, s.daemon, ::getpid(), options_.method,
+                    identity_.empty() ? std::to_string(s.id) : identity_ + ":" + std::to_string(s.id)};
+  std::cout.flush();  // or the child prints the parent's buffered output a second time
+  std::fflush(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return void(ec = last_error());
+  if (pid == 0) {
+    die_with_parent(parent);
+    ::signal(SIGINT, SIG_DFL);
+    s.channel.reset();  // the node's end of our channel
+    s.started = true;     // the copied handle now describes this process (no lock: copied memory)
+    s.self = true;
+    s.pid = ::getpid();
+    int channel = child_end.release();
+    run_forked_child(channel, setup, [&p] { process_access::run(p); });
+  }
+  std::lock_guard lock{s.mutex};
+  s.pid = pid;
+  s.pidfd.reset(pidfd_open(pid, ec));
+}
+
+void node_impl::spawn_exec(process_state& s, unique_fd child_end, std::error_code& ec) {
+  // posix_spawn from the I/O thread: PR_SET_PDEATHSIG follows the *thread* that created the
+  // child, and the I/O thread lives as long as the node, unlike the caller's thread may.
+  pid_t pid = 0;
+  run_on_io([&] { pid = exec_self(argv_, "child", child_end.get(), ec); });
+  if (ec) return;
+  std::lock_guard lock{s.mutex};
+  s.pid = pid;
+  s.pidfd.reset(pidfd_open(pid, ec));
+}
+
+void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,
+                                     std::error_code& ec) {
+  {
+    std::lock_guard lock{table_mutex_};
+    pending_.emplace(s->id, s);
+  }
+  forkserver_message m{forkserver_message::spawn, s->id, 0, 0};
+  std::array<int, 1> fds{child_end.get()};
+  {
+    std::lock_guard lock{forkserver_write_};
+    if (!forkserver_sock_) ec = make_error_code(errc::node_closed);
+    else send_packet(forkserver_sock_.get(), std::as_bytes(std::span{&m, 1}), fds, ec);
+  }
+  if (!ec) {
+    std::unique_lock lock{s->mutex};
+    s->changed.wait(lock, [&] { return s->pid != 0 || s->spawn_error; });
+    ec = s->spawn_error;
+  }
+  if (ec) {
+    std::lock_guard lock{table_mutex_};
+    pending_.erase(s->id);
+  }
+}
+
+// ---- learning of exits ------------------------------------------------------------------
+
+void node_impl::watch_forkserver() {
+  if (!forkserver_watch_) {
+    forkserver_watch_.emplace(io_, ::fcntl(forkserver_sock_.get(), F_DUPFD_CLOEXEC, 3));
+  }
+  forkserver_watch_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                [self = shared_from_this()](const boost::system::error_code& ec) {
+                                  if (!ec) self->on_forkserver_readable();
+                                });
+}
+
+void node_impl::on_forkserver_readable() {
+  for (;;) {
+    forkserver_message m{};
+    std::vector<unique_fd> fds;
+    std::error_code ec;
+    std::size_t n = recv_packet(forkserver_watch_->native_handle(), std::as_writable_bytes(std::span{&m, 1}), fds,
+                                ec, true);
+    if (ec == std::errc::resource_unavailable_try_again) break;
+    if (ec || n == 0) {
+      // The fork server is gone (killed?). Its children died with it (PR_SET_PDEATHSIG).
+      std::vector<std::shared_ptr<process_state>> lost;
+      {
+        std::lock_guard lock{table_mutex_};
+        for (auto& [pid, s] : by_pid_) lost.push_back(s);
+        for (auto& [id, s] : pending_) lost.push_back(s);
+        by_pid_.clear();
+        pending_.clear();
+      }
+      for (auto& s : lost) {
+        {
+          std::lock_guard lock{s->mutex};
+          if (s->pid == 0) s->spawn_error = make_error_code(errc::node_closed);
+        }
+        finish(s, -SIGKILL, remote_exception{"mproc::error", "the fork server died"});
+      }
+      return;
+    }
+    if (n != sizeof m) continue;
+    if (m.kind == forkserver_message::spawned) {
+      std::shared_ptr<process_state> s;
+      {
+        std::lock_guard lock{table_mutex_};
+        auto it = pending_.find(m.id);
+        if (it == pending_.end()) continue;
+        s = it->second;
+        pending_.erase(it);
+        if (m.value == 0) by_pid_.emplace(m.pid, s);
+      }
+      std::lock_guard lock{s->mutex};
+      if (m.value != 0) {
+        s->spawn_error = {m.value, std::system_category()};
+      } else {
+        s->pid = m.pid;
+        if (!fds.empty()) s->pidfd = std::move(fds[0]);
+      }
+      s->changed.notify_all();
+    } else if (m.kind == forkserver_message::exited) {
+      std::shared_ptr<process_state> s;
+      {
+        std::lock_guard lock{table_mutex_};
+        auto it = by_pid_.find(m.pid);
+        if (it == by_pid_.end()) continue;
+        s = it->second;
+        by_pid_.erase(it);
+      }
+      finish(s, exitcode_from_status(m.value));
+    }
+  }
+  watch_forkserver();
+}
+
+void node_impl::watch_direct_child(const std::shared_ptr<process_state>& s) {
+  int fd;
+  {
+    std::lock_guard lock{s->mutex};
+    fd = ::fcntl(s->pidfd.get(), F_DUPFD_CLOEXEC, 3);
+  }
+  boost::asio::post(io_, [self = shared_from_this(), s, fd] {
+    auto watch = std::make_shared<boost::asio::posix::stream_descriptor>(self->io_, fd);
+    watch->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [self, s, watch](const boost::system::error_code& ec) {
+                        if (ec) return;
+                        siginfo_t info{};
+                        // Reaps exactly this child: never races another waitpid user's children.
+                        if (::waitid(static_cast<idtype_t>(p_pidfd), static_cast<id_t>(watch->native_handle()), &info,
+                                     WEXITED) != 0) {
+                          self->finish(s, 255, remote_exception{"mproc::error",
+                                                                "the child was reaped by someone else's waitpid"});
+                          return;
+                        }
+                        int code = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+                        self->finish(s, code);
+                      });
+  });
+}
+
+void node_impl::finish(const std::shared_ptr<process_state>& s, int exitcode, std::optional<remote_exception> lost) {
+  // The child wrote any exception report before it exited, so it is in the socket already:
+  // drain without blocking.
+  std::vector<std::byte> bytes;
+  std::unique_lock lock{s->mutex};
+  if (s->exitcode) return;
+  if (s->channel) {
+    std::byte buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(s->channel.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      bytes.insert(bytes.end(), buf, buf + n);
+    }
+    s->channel.reset();
+  }
+  std::error_code ec;
+  for (auto& f : parse_frames(bytes, ec)) {
+    if (f.kind != frame_kind::exception) continue;
+    try {
+      s->exception = from_bytes<remote_exception>(f.payload.data(), f.payload.size());
+    } catch (const error&) {
+      s->exception = remote_exception{"mproc::error", "undecodable exception report"};
+    }
+  }
+  if (!s->exception && lost) s->exception = std::move(lost);
+  s->exitcode = exitcode;
+  s->pidfd.reset();
+  s->changed.notify_all();
+  lock.unlock();
+  {
+    std::lock_guard table_lock{table_mutex_};
+    table_.erase(s->id);
+  }
+  maybe_reraise_sigint();
+}
+
+// ---- SIGINT -----------------------------------------------------------------------------
+
+void node_impl::watch_sigint() {
+  if (!sigint_) sigint_.emplace(io_, SIGINT);
+  sigint_->async_wait([self = shared_from_this()](const boost::system::error_code& ec, int) {
+    if (!ec) self->on_sigint();
+  });
+}
+
+void node_impl::on_sigint() {
+  interrupted_ = true;
+  bool anybody_waiting = blocked_ > 0;
+  signal_all(SIGTERM, false);
+  std::vector<std::shared_ptr<process_state>> states;
+  {
+    std::lock_guard lock{table_mutex_};
+    for (auto& [id, s] : table_) states.push_back(s);
+  }
+  // Wake every blocked caller (they throw errc::interrupted). Waiters on processes no longer in
+  // the table see their exit instead, which also ends their wait.
+  for (auto& s : states) {
+    std::lock_guard lock{s->mutex};
+    ++s->interrupts;
+    s->changed.notify_all();
+  }
+  escalate_after(options_.kill_grace);
+  // Nobody to hand the interrupt to: behave like Ctrl-C always does, once children are reaped.
+  reraise_pending_ = !anybody_waiting;
+  maybe_reraise_sigint();
+  watch_sigint();
+}
+
+void node_impl::escalate_after(std::chrono::milliseconds grace) {
+  if (!kill_timer_) kill_timer_.emplace(io_);
+  kill_timer_->expires_after(grace);
+  kill_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->signal_all(SIGKILL, false);
+  });
+}
+
+void node_impl::maybe_reraise_sigint() {
+  if (!reraise_pending_) return;
+  {
+    std::lock_guard lock{table_mutex_};
+    if (!table_.empty()) return;
+  }
+  if (!runtime_dir_.empty()) remove_runtime_dir(runtime_dir_);
+  std::fflush(nullptr);
+  ::signal(SIGINT, SIG_DFL);
+  ::kill(::getpid(), SIGINT);
+}
+
+// ---- shutdown ---------------------------------------------------------------------------
+
+void node_impl::signal_all(int sig, bool daemons_only) {
+  std::vector<std::shared_ptr<process_state>> states;
+  {
+    std::lock_guard lock{table_mutex_};
+    for (auto& [id, s] : table_) states.push_back(s);
+  }
+  for (auto& s : states) {
+    std::lock_guard lock{s->mutex};
+    if (s->exitcode || !s->pidfd || (daemons_only && !s->daemon)) continue;
+    pidfd_signal(s->pidfd.get(), sig);
+  }
+}
+
+void node_impl::wait_all(std::chrono::steady_clock::time_point deadline, bool daemons_only) {
+  std::vector<std::shared_ptr<process_state>> states;
+  {
+    std::lock_guard lock{table_mutex_};
+    for (auto& [id, s] : table_) states.push_back(s);
+  }
+  for (auto& s : states) {
+    std::unique_lock lock{s->mutex};
+    if (daemons_only && !s->daemon) continue;
+    s->changed.wait_until(lock, deadline, [&] { return s->exitcode.has_value(); });
+  }
+}
+
+void node_impl::shutdown() noexcept {
+  if (shut_down_) return;
+  shut_down_ = true;
+  closing_ = true;
+  if (io_running_) {
+    auto grace = options_.kill_grace;
+    // Daemons: terminate, then kill what is left after the grace period (Python's order).
+    signal_all(SIGTERM, true);
+    wait_all(std::chrono::steady_clock::now() + grace, true);
+    signal_all(SIGKILL, true);
+    wait_all(std::chrono::steady_clock::time_point::max(), true);
+    // Everybody else is joined; a SIGINT meanwhile terminates them (on_sigint).
+    wait_all(std::chrono::steady_clock::time_point::max(), false);
+  }
+  if (io_running_) {
+    io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+  }
+  forkserver_watch_.reset();  // holds a dup of the server's socket: close it before expecting EOF
+  sigint_.reset();
+  kill_timer_.reset();
+  {
+    std::lock_guard lock{forkserver_write_};
+    forkserver_sock_.reset();  // EOF: the server exits
+  }
+  if (forkserver_pid_ > 0) {
+    int status;
+    while (::waitpid(forkserver_pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  remove_runtime_dir(runtime_dir_);
+}
+
+std::vector<pid_t> node_impl::active_children() const {
+  std::vector<std::shared_ptr<process_state>> states;
+  {
+    std::lock_guard lock{table_mutex_};
+    for (auto& [id, s] : table_) states.push_back(s);
+  }
+  std::vector<pid_t> pids;
+  for (auto& s : states) {
+    std::lock_guard lock{s->mutex};
+    if (!s->exitcode && s->pidfd && !pidfd_exited(s->pidfd.get())) pids.push_back(s->pid);
+  }
+  return pids;
+}
+
+}  // namespace detail
+
+// ---- node -------------------------------------------------------------------------------
+
+node::node() : node(node_options{}) {}
+node::node(int argc, char** argv) : node(argc, argv, node_options{}) {}
+node::node(int, char**, node_options options) : node(std::move(options)) {}
+
+node::node(node_options options) {
+  detail::run_role_from_environment();  // an exec'd child or fork server never returns from here
+  if (detail::current_node() != nullptr)
+    throw error(errc::invalid_argument, "mproc::node: only one node may exist per process");
+  impl_ = std::make_shared<detail::node_impl>(std::move(options), false, "");
+  std::error_code ec;
+  impl_->open(ec);
+  throw_if(ec, "mproc::node");
+  detail::set_current_node(this);
+}
+
+node::node(std::shared_ptr<detail::node_impl> impl) : impl_(std::move(impl)) { detail::set_current_node(this); }
+
+node::~node() {
+  impl_->shutdown();
+  if (detail::current_node() == this) detail::set_current_node(nullptr);
+}
+
+node& node::current() {
+  node* n = detail::current_node();
+  if (n == nullptr) throw error(errc::no_node, "mproc::node::current");
+  return *n;
+}
+
+node* node::current_or_null() noexcept { return detail::current_node(); }
+
+const node_options& node::options() const noexcept { return impl_->options(); }
+
+const std::filesystem::path& node::runtime_dir() {
+  std::error_code ec;
+  const auto& dir = impl_->runtime_dir(ec);
+  throw_if(ec, "mproc::node::runtime_dir");
+  return dir;
+}
+
+std::vector<pid_t> node::active_children() const { return impl_->active_children(); }
+pid_t node::forkserver_pid() const noexcept { return impl_->forkserver_pid(); }
+
+}  // namespace mproc

@@ -1,0 +1,119 @@
+// Internal: the node manager's machinery.
+//
+// One I/O thread (Boost.Asio) does all the waiting: it watches the fork server's socket (spawn
+// replies, exit reports), the pidfd of each direct child (spawn and fork start methods), and
+// SIGINT. Callers block on their process_state's condition variable, never on a socket.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fd.hpp"
+#include "mproc/node.hpp"
+#include "process_state.hpp"
+
+namespace mproc::detail {
+
+/// Messages on the node<->fork server socket (SOCK_SEQPACKET, one per datagram).
+struct forkserver_message {
+  enum kind_t : std::uint8_t { spawn = 1, spawned = 2, exited = 3 } kind;
+  std::uint64_t id;     // spawn/spawned: the request
+  std::int32_t pid;     // spawned/exited
+  std::int32_t value;   // spawned: errno of a failed fork (0 = ok); exited: wait status
+};
+
+class node_impl : public std::enable_shared_from_this<node_impl> {
+ public:
+  /// `child`: the node mproc makes inside a child process (no eager fork server, no SIGINT
+  /// handling; its processes are named "process-<identity>:N").
+  node_impl(node_options options, bool child, std::string identity);
+  ~node_impl();
+
+  /// Main-node start-up: runtime dir, fork server (before any thread), I/O thread.
+  void open(std::error_code& ec);
+  void start(process& p, std::error_code& ec);
+  /// Terminates daemons, joins the rest, stops the fork server and the I/O thread.
+  void shutdown() noexcept;
+
+  const node_options& options() const noexcept { return options_; }
+  const std::filesystem::path& runtime_dir(std::error_code& ec);
+  std::vector<pid_t> active_children() const;
+  pid_t forkserver_pid() const noexcept { return forkserver_pid_; }
+
+  /// Blocking-call bookkeeping, so SIGINT knows whether anybody is waiting.
+  void enter_wait() noexcept { ++blocked_; }
+  void leave_wait() noexcept { --blocked_; }
+
+ private:
+  void ensure_running(bool want_forkserver, std::error_code& ec);
+  void start_forkserver(std::error_code& ec);
+  void start_io_thread();
+  void run_on_io(const std::function<void()>& f);
+
+  void spawn_forked(process& p, process_state& s, unique_fd child_end, std::error_code& ec);
+  void spawn_exec(process_state& s, unique_fd child_end, std::error_code& ec);
+  void spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end, std::error_code& ec);
+
+  void watch_forkserver();
+  void on_forkserver_readable();
+  void watch_direct_child(const std::shared_ptr<process_state>& s);
+  void finish(const std::shared_ptr<process_state>& s, int exitcode,
+              std::optional<remote_exception> lost = std::nullopt);
+
+  void watch_sigint();
+  void on_sigint();
+  void escalate_after(std::chrono::milliseconds grace);
+  void maybe_reraise_sigint();
+
+  void signal_all(int sig, bool daemons_only);
+  void wait_all(std::chrono::steady_clock::time_point deadline, bool daemons_only);
+
+  node_options options_;
+  bool child_;
+  std::string identity_;  // prefix for names of this node's processes
+  std::filesystem::path runtime_dir_;
+  std::vector<std::string> argv_;  // for exec'ing this program again
+
+  pid_t forkserver_pid_ = 0;
+  unique_fd forkserver_sock_;
+  std::mutex forkserver_write_;
+
+  mutable std::mutex table_mutex_;
+  std::map<std::uint64_t, std::shared_ptr<process_state>> table_;  // started, not yet exited
+  std::map<std::uint64_t, std::shared_ptr<process_state>> pending_;  // awaiting the fork server
+  std::map<pid_t, std::shared_ptr<process_state>> by_pid_;           // fork server's children
+  std::atomic<std::uint64_t> counter_{0};
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::posix::stream_descriptor> forkserver_watch_;
+  std::optional<boost::asio::signal_set> sigint_;
+  std::optional<boost::asio::steady_timer> kill_timer_;
+  std::thread io_thread_;
+  std::mutex start_mutex_;  // serializes lazy start-up
+  bool io_running_ = false;
+
+  std::atomic<int> blocked_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> interrupted_{false};
+  bool reraise_pending_ = false;  // io thread only
+  bool shut_down_ = false;
+};
+
+/// The process-wide current node (set by node's constructor, cleared by its destructor).
+node* current_node() noexcept;
+void set_current_node(node* n) noexcept;
+
+}  // namespace mproc::detail
