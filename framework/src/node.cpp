@@ -568,6 +568,8 @@ std::vector<pid_t> node_impl::active_children() const {
 
 // ---- node -------------------------------------------------------------------------------
 
+void maybe_run_child() { detail::run_role_from_environment(); }
+
 node::node() : node(node_options{}) {}
 node::node(int argc, char** argv) : node(argc, argv, node_options{}) {}
 node::node(int, char**, node_options options) : node(std::move(options)) {}

@@ -41,6 +41,12 @@
 
 namespace mproc {
 
+/// If this image of the program was started by mproc (spawn start method, or a fork server
+/// started as a fresh image), runs that role and never returns; otherwise returns at once.
+/// node's constructor calls it; call it yourself first in main() when main does other work
+/// before it constructs a node (a test runner, say), as Python programs call freeze_support().
+void maybe_run_child();
+
 struct node_options {
   /// Default start method for processes of this node (a process may override it).
   start_method method = start_method::forkserver;
