@@ -40,7 +40,9 @@ void reap_children(int sock) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Undo the server's own dispositions: a child starts with the defaults, as after exec.
   ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGPIPE, SIG_DFL);
   ::signal(SIGCHLD, SIG_DFL);
   die_with_parent(server_pid);
   (void)node_pid;

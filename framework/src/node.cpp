@@ -100,7 +100,12 @@ node* current_node() noexcept { return current.load(); }
 void set_current_node(node* n) noexcept { current.store(n); }
 
 node_impl::node_impl(node_options options, bool child, std::string identity)
-    : options_(std::move(options)), child_(child), identity_(std::move(identity)), argv_(read_cmdline()) {}
+    : options_(std::move(options)), child_(child), identity_(std::move(identity)) {}
+
+const std::vector<std::string>& node_impl::argv() {
+  std::call_once(argv_once_, [this] { argv_ = read_cmdline(); });  // only exec needs it
+  return argv_;
+}
 
 node_impl::~node_impl() { shutdown(); }
 
@@ -150,7 +155,7 @@ void node_impl::start_forkserver(std::error_code& ec) {
     }
   } else {
     // Threads run already (CAF, Asio, the user's): start the server as a fresh image instead.
-    pid = exec_self(argv_, "forkserver", theirs.get(), ec);
+    pid = exec_self(argv(), "forkserver", theirs.get(), ec);
     if (ec) return;
   }
   forkserver_pid_ = pid;
@@ -222,22 +227,20 @@ void node_impl::start(process& p, std::error_code& ec) {
   msg.method = static_cast<std::uint8_t>(options_.method);
   msg.identity = identity;
 
+  auto start_frame = to_bytes(msg);
   switch (method) {
     case start_method::fork:
       spawn_forked(p, *s, std::move(theirs), ec);
       break;
     case start_method::spawn:
       spawn_exec(*s, std::move(theirs), ec);
+      if (!ec) send_start(*s, start_frame);
       break;
     case start_method::forkserver:
-      spawn_via_forkserver(s, std::move(theirs), ec);
+      spawn_via_forkserver(s, std::move(theirs), start_frame, ec);
       break;
   }
   if (ec) return;
-  if (method != start_method::fork) {
-    std::error_code wec;  // a child that died before reading is reported by its exit status
-    write_frame(s->channel.get(), frame_kind::start, to_bytes(msg), wec);
-  }
   {
     std::lock_guard lock{table_mutex_};
     if (!s->exitcode) table_.emplace(s->id, s);
@@ -272,15 +275,20 @@ void node_impl::spawn_exec(process_state& s, unique_fd child_end, std::error_cod
   // posix_spawn from the I/O thread: PR_SET_PDEATHSIG follows the *thread* that created the
   // child, and the I/O thread lives as long as the node, unlike the caller's thread may.
   pid_t pid = 0;
-  run_on_io([&] { pid = exec_self(argv_, "child", child_end.get(), ec); });
+  run_on_io([&] { pid = exec_self(argv(), "child", child_end.get(), ec); });
   if (ec) return;
   std::lock_guard lock{s.mutex};
   s.pid = pid;
   s.pidfd.reset(pidfd_open(pid, ec));
 }
 
+void node_impl::send_start(process_state& s, const std::vector<std::byte>& start_frame) {
+  std::error_code ec;  // a child that died before reading is reported by its exit status
+  write_frame(s.channel.get(), frame_kind::start, start_frame, ec);
+}
+
 void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,
-                                     std::error_code& ec) {
+                                     const std::vector<std::byte>& start_frame, std::error_code& ec) {
   {
     std::lock_guard lock{table_mutex_};
     pending_.emplace(s->id, s);
@@ -292,6 +300,9 @@ void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, un
     if (!forkserver_sock_) ec = make_error_code(errc::node_closed);
     else send_packet(forkserver_sock_.get(), std::as_bytes(std::span{&m, 1}), fds, ec);
   }
+  // Written while the server forks, so the child finds it at once (and a start message larger
+  // than the socket buffer cannot deadlock: the child is on its way to read it).
+  if (!ec) send_start(*s, start_frame);
   if (!ec) {
     std::unique_lock lock{s->mutex};
     s->changed.wait(lock, [&] { return s->pid != 0 || s->spawn_error; });

@@ -65,7 +65,10 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
 
   void spawn_forked(process& p, process_state& s, unique_fd child_end, std::error_code& ec);
   void spawn_exec(process_state& s, unique_fd child_end, std::error_code& ec);
-  void spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end, std::error_code& ec);
+  void spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,
+                            const std::vector<std::byte>& start_frame, std::error_code& ec);
+  void send_start(process_state& s, const std::vector<std::byte>& start_frame);
+  const std::vector<std::string>& argv();
 
   void watch_forkserver();
   void on_forkserver_readable();
@@ -85,7 +88,8 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   bool child_;
   std::string identity_;  // prefix for names of this node's processes
   std::filesystem::path runtime_dir_;
-  std::vector<std::string> argv_;  // for exec'ing this program again
+  std::vector<std::string> argv_;  // for exec'ing this program again (read on first use)
+  std::once_flag argv_once_;
 
   pid_t forkserver_pid_ = 0;
   unique_fd forkserver_sock_;

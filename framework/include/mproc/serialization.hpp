@@ -150,9 +150,18 @@ void encode_elements(writer& w, const T& range) {
 
 }  // namespace detail
 
+// Empty types (std::tuple<>, tags): nothing to send.
+template <class T>
+struct codec<T, std::enable_if_t<std::is_empty_v<T> && std::is_default_constructible_v<T> &&
+                                 !detail::has_inspect<T>>> {
+  static constexpr bool enabled = true;
+  static void encode(writer&, const T&) {}
+  static void decode(reader&, T&) {}
+};
+
 // Trivially copyable values (ints, doubles, enums, PODs): raw bytes.
 template <class T>
-struct codec<T, std::enable_if_t<detail::memcpy_able<T> && !detail::has_inspect<T>>> {
+struct codec<T, std::enable_if_t<detail::memcpy_able<T> && !std::is_empty_v<T> && !detail::has_inspect<T>>> {
   static constexpr bool enabled = true;
   static void encode(writer& w, const T& x) { w.raw(&x, sizeof(T)); }
   static void decode(reader& r, T& x) { r.raw(&x, sizeof(T)); }
