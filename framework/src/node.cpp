@@ -130,7 +130,16 @@ const std::filesystem::path& node_impl::runtime_dir(std::error_code& ec) {
 void node_impl::ensure_running(bool want_forkserver, std::error_code& ec) {
   std::lock_guard lock{start_mutex_};
   ec.clear();
-  if (want_forkserver && !forkserver_sock_) start_forkserver(ec);
+  if (want_forkserver && !forkserver_sock_) {
+    if (thread_count() == 1) {
+      start_forkserver(ec);  // forked: must happen before the I/O thread exists
+    } else {
+      // Exec'd: from the I/O thread, which lives as long as the node, because
+      // PR_SET_PDEATHSIG follows the thread that created the server.
+      if (!io_running_) start_io_thread();
+      run_on_io([&] { start_forkserver(ec); });
+    }
+  }
   if (!ec && !io_running_) start_io_thread();
 }
 
@@ -218,6 +227,11 @@ void node_impl::start(process& p, std::error_code& ec) {
   if (ec) return;
 
   s->id = ++counter_;
+  {
+    // In the table before the child exists: its exit may be reported before start() returns.
+    std::lock_guard lock{table_mutex_};
+    table_.emplace(s->id, s);
+  }
   std::string identity = identity_.empty() ? std::to_string(s->id) : identity_ + ":" + std::to_string(s->id);
   if (s->name.empty()) s->name = "process-" + identity;
   s->channel = std::move(ours);
@@ -240,10 +254,10 @@ void node_impl::start(process& p, std::error_code& ec) {
       spawn_via_forkserver(s, std::move(theirs), start_frame, ec);
       break;
   }
-  if (ec) return;
-  {
+  if (ec) {
     std::lock_guard lock{table_mutex_};
-    if (!s->exitcode) table_.emplace(s->id, s);
+    table_.erase(s->id);
+    return;
   }
   if (method != start_method::forkserver) watch_direct_child(s);
 }

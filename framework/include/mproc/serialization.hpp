@@ -48,8 +48,12 @@ class writer {
  public:
   explicit writer(std::vector<std::byte>& out) : out_(out) {}
   void raw(const void* p, std::size_t n) {
-    auto* b = static_cast<const std::byte*>(p);
-    out_.insert(out_.end(), b, b + n);
+    // resize + memcpy rather than insert(): g++ 12 at -O2 reports a false -Wstringop-overflow
+    // on vector<std::byte>::insert, which would break users' -Werror builds.
+    if (n == 0) return;
+    std::size_t at = out_.size();
+    out_.resize(at + n);
+    std::memcpy(out_.data() + at, p, n);
   }
   void size(std::size_t n) {
     auto v = static_cast<std::uint64_t>(n);
