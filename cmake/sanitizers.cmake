@@ -1,0 +1,11 @@
+# MPROC_SANITIZE: "" (off), "address" (ASan + UBSan) or "thread" (TSan); applies to everything.
+set(MPROC_SANITIZE "" CACHE STRING "Sanitizer build: address (ASan+UBSan) or thread (TSan)")
+if(MPROC_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(MPROC_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT MPROC_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "MPROC_SANITIZE must be empty, address or thread")
+endif()
