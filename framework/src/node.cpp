@@ -503,13 +503,14 @@ void node_impl::escalate_after(std::chrono::milliseconds grace) {
 }
 
 void node_impl::maybe_reraise_sigint() {
-  if (!reraise_pending_) return;
+  if (!reraise_pending_.load()) return;
   {
     std::lock_guard lock{table_mutex_};
     if (!table_.empty()) return;
   }
   if (!runtime_dir_.empty()) remove_runtime_dir(runtime_dir_);
   std::fflush(nullptr);
+  if (!reraise_pending_.exchange(false)) return;  // a caller took it meanwhile
   ::signal(SIGINT, SIG_DFL);
   ::kill(::getpid(), SIGINT);
 }

@@ -56,6 +56,9 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   /// Blocking-call bookkeeping, so SIGINT knows whether anybody is waiting.
   void enter_wait() noexcept { ++blocked_; }
   void leave_wait() noexcept { --blocked_; }
+  /// True once for a SIGINT that arrived while no call was blocked; the caller reports it
+  /// (errc::interrupted) instead of the node re-raising SIGINT.
+  bool take_pending_interrupt() noexcept { return reraise_pending_.exchange(false); }
 
  private:
   void ensure_running(bool want_forkserver, std::error_code& ec);
@@ -112,7 +115,7 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   std::atomic<int> blocked_{0};
   std::atomic<bool> closing_{false};
   std::atomic<bool> interrupted_{false};
-  bool reraise_pending_ = false;  // io thread only
+  std::atomic<bool> reraise_pending_{false};
   bool shut_down_ = false;
 };
 

@@ -38,14 +38,23 @@ bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_p
   if (s.self) return void(ec = make_error_code(errc::invalid_argument)), false;  // joining oneself
   if (s.exitcode) return true;
   auto node = s.owner.lock();
+  if (node && node->take_pending_interrupt()) {
+    // Ctrl-C came while nobody was blocked: this call is the first to hear of it.
+    ec = make_error_code(errc::interrupted);
+    return false;
+  }
   if (node) node->enter_wait();
   std::uint64_t interrupts = s.interrupts;
   auto done = [&] { return s.exitcode.has_value() || s.interrupts != interrupts; };
   if (deadline) s.changed.wait_until(lock, *deadline, done);
   else s.changed.wait(lock, done);
   if (node) node->leave_wait();
+  // Interrupted wins over an exit that the interrupt itself caused meanwhile.
+  if (s.interrupts != interrupts) {
+    ec = make_error_code(errc::interrupted);
+    return false;
+  }
   if (s.exitcode) return true;
-  if (s.interrupts != interrupts) ec = make_error_code(errc::interrupted);
   return false;
 }
 
