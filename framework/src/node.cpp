@@ -330,6 +330,23 @@ void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, un
 
 // ---- learning of exits ------------------------------------------------------------------
 
+std::vector<std::shared_ptr<process_state>> node_impl::snapshot() const {
+  std::lock_guard lock{table_mutex_};
+  std::vector<std::shared_ptr<process_state>> states;
+  for (const auto& [id, s] : table_) states.push_back(s);
+  return states;
+}
+
+template <class Map>
+std::shared_ptr<process_state> node_impl::take(Map& map, typename Map::key_type key) {
+  std::lock_guard lock{table_mutex_};
+  auto it = map.find(key);
+  if (it == map.end()) return nullptr;
+  auto s = std::move(it->second);
+  map.erase(it);
+  return s;
+}
+
 void node_impl::watch_forkserver() {
   if (!forkserver_watch_) {
     forkserver_watch_.emplace(io_, ::fcntl(forkserver_sock_.get(), F_DUPFD_CLOEXEC, 3));
@@ -369,14 +386,11 @@ void node_impl::on_forkserver_readable() {
     }
     if (n != sizeof m) continue;
     if (m.kind == forkserver_message::spawned) {
-      std::shared_ptr<process_state> s;
-      {
+      auto s = take(pending_, m.id);
+      if (!s) continue;
+      if (m.value == 0) {
         std::lock_guard lock{table_mutex_};
-        auto it = pending_.find(m.id);
-        if (it == pending_.end()) continue;
-        s = it->second;
-        pending_.erase(it);
-        if (m.value == 0) by_pid_.emplace(m.pid, s);
+        by_pid_.emplace(m.pid, s);  // before any exit report for it: the socket keeps order
       }
       std::lock_guard lock{s->mutex};
       if (m.value != 0) {
@@ -387,15 +401,7 @@ void node_impl::on_forkserver_readable() {
       }
       s->changed.notify_all();
     } else if (m.kind == forkserver_message::exited) {
-      std::shared_ptr<process_state> s;
-      {
-        std::lock_guard lock{table_mutex_};
-        auto it = by_pid_.find(m.pid);
-        if (it == by_pid_.end()) continue;
-        s = it->second;
-        by_pid_.erase(it);
-      }
-      finish(s, exitcode_from_status(m.value));
+      if (auto s = take(by_pid_, m.pid)) finish(s, exitcode_from_status(m.value));
     }
   }
   watch_forkserver();
@@ -475,11 +481,7 @@ void node_impl::on_sigint() {
   interrupted_ = true;
   bool anybody_waiting = blocked_ > 0;
   signal_all(SIGTERM, false);
-  std::vector<std::shared_ptr<process_state>> states;
-  {
-    std::lock_guard lock{table_mutex_};
-    for (auto& [id, s] : table_) states.push_back(s);
-  }
+  auto states = snapshot();
   // Wake every blocked caller (they throw errc::interrupted). Waiters on processes no longer in
   // the table see their exit instead, which also ends their wait.
   for (auto& s : states) {
@@ -518,11 +520,7 @@ void node_impl::maybe_reraise_sigint() {
 // ---- shutdown ---------------------------------------------------------------------------
 
 void node_impl::signal_all(int sig, bool daemons_only) {
-  std::vector<std::shared_ptr<process_state>> states;
-  {
-    std::lock_guard lock{table_mutex_};
-    for (auto& [id, s] : table_) states.push_back(s);
-  }
+  auto states = snapshot();
   for (auto& s : states) {
     std::lock_guard lock{s->mutex};
     if (s->exitcode || !s->pidfd || (daemons_only && !s->daemon)) continue;
@@ -531,11 +529,7 @@ void node_impl::signal_all(int sig, bool daemons_only) {
 }
 
 void node_impl::wait_all(std::chrono::steady_clock::time_point deadline, bool daemons_only) {
-  std::vector<std::shared_ptr<process_state>> states;
-  {
-    std::lock_guard lock{table_mutex_};
-    for (auto& [id, s] : table_) states.push_back(s);
-  }
+  auto states = snapshot();
   for (auto& s : states) {
     std::unique_lock lock{s->mutex};
     if (daemons_only && !s->daemon) continue;
@@ -577,11 +571,7 @@ void node_impl::shutdown() noexcept {
 }
 
 std::vector<pid_t> node_impl::active_children() const {
-  std::vector<std::shared_ptr<process_state>> states;
-  {
-    std::lock_guard lock{table_mutex_};
-    for (auto& [id, s] : table_) states.push_back(s);
-  }
+  auto states = snapshot();
   std::vector<pid_t> pids;
   for (auto& s : states) {
     std::lock_guard lock{s->mutex};

@@ -73,6 +73,12 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   void send_start(process_state& s, const std::vector<std::byte>& start_frame);
   const std::vector<std::string>& argv();
 
+  /// The processes in the table, copied under its lock (callers then lock each state alone).
+  std::vector<std::shared_ptr<process_state>> snapshot() const;
+  /// Removes and returns map[key] under the table lock; nullptr when absent.
+  template <class Map>
+  std::shared_ptr<process_state> take(Map& map, typename Map::key_type key);
+
   void watch_forkserver();
   void on_forkserver_readable();
   void watch_direct_child(const std::shared_ptr<process_state>& s);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,7 +27,9 @@ struct helper {
   std::vector<pid_t> pids;  // every process it reported, helper included
   mproc::test::kill_on_exit cleanup;
 
-  helper(const std::vector<std::string>& args, const std::string& until) {
+  /// Reads the helper's announcements until every word in `until` has been seen (lines from
+  /// several processes arrive in any order).
+  helper(const std::vector<std::string>& args, std::set<std::string> until) {
     int fds[2];
     EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     posix_spawn_file_actions_t fa;
@@ -43,8 +46,7 @@ struct helper {
     cleanup.add(pid);
     out = ::fdopen(fds[0], "r");
     char line[256];
-    int wanted = 0;
-    while (std::fgets(line, sizeof line, out) != nullptr) {
+    while (!until.empty() && std::fgets(line, sizeof line, out) != nullptr) {
       std::istringstream in{line};
       std::string what;
       pid_t p = 0;
@@ -53,7 +55,7 @@ struct helper {
         pids.push_back(p);
         cleanup.add(p);
       }
-      if (what == until && ++wanted >= 1) break;
+      until.erase(what);
     }
   }
   ~helper() {
@@ -80,7 +82,7 @@ struct helper {
 class orphans : public testing::TestWithParam<std::string> {};
 
 TEST_P(orphans, sigkilled_node_takes_every_descendant_along) {
-  helper h{{"orphans", GetParam()}, "grandchild"};
+  helper h{{"orphans", GetParam()}, {"child", "grandchild"}};
   ASSERT_GE(h.pids.size(), 3u);  // node, child, grandchild (+ fork servers)
   for (pid_t p : h.pids) ASSERT_TRUE(mproc::test::pid_running(p)) << p;
   ::kill(h.pid, SIGKILL);
@@ -95,7 +97,7 @@ TEST_P(orphans, sigkilled_node_takes_every_descendant_along) {
 INSTANTIATE_TEST_SUITE_P(all_methods, orphans, testing::Values("forkserver", "spawn", "fork"));
 
 TEST(sigint, blocked_join_is_interrupted_and_children_reaped) {
-  helper h{{"sigint-join"}, "ready"};
+  helper h{{"sigint-join"}, {"ready"}};
   ASSERT_GE(h.pids.size(), 3u);
   std::this_thread::sleep_for(100ms);  // let it block in join()
   ::kill(h.pid, SIGINT);
@@ -108,7 +110,7 @@ TEST(sigint, blocked_join_is_interrupted_and_children_reaped) {
 }
 
 TEST(sigint, busy_program_dies_of_sigint_after_reaping) {
-  helper h{{"sigint-busy"}, "ready"};
+  helper h{{"sigint-busy"}, {"ready"}};
   ASSERT_GE(h.pids.size(), 3u);
   ::kill(h.pid, SIGINT);
   int status = h.wait_exit(5000ms);
