@@ -34,7 +34,7 @@ void reap_children(int sock) {
   }
 }
 
-[[noreturn]] void become_child(int sock, int sigfd, unique_fd channel, pid_t node_pid, pid_t server_pid) {
+[[noreturn]] void become_child(int sock, int sigfd, unique_fd channel, pid_t server_pid) {
   ::close(sock);
   ::close(sigfd);
   sigset_t none;
@@ -45,13 +45,12 @@ void reap_children(int sock) {
   ::signal(SIGPIPE, SIG_DFL);
   ::signal(SIGCHLD, SIG_DFL);
   die_with_parent(server_pid);
-  (void)node_pid;
   run_child_from_channel(channel.release());
 }
 
 }  // namespace
 
-void run_forkserver(int sock, pid_t node_pid) {
+void run_forkserver(int sock, pid_t) {
   pid_t self = ::getpid();
   // Ctrl-C reaches the whole foreground group; the node decides what happens to children.
   ::signal(SIGINT, SIG_IGN);
@@ -84,7 +83,7 @@ void run_forkserver(int sock, pid_t node_pid) {
     if (ec || n == 0) break;  // the node closed us: it has already dealt with the children
     if (n != sizeof m || m.kind != forkserver_message::spawn || received.size() != 1) continue;
     pid_t pid = ::fork();
-    if (pid == 0) become_child(sock, sigfd, std::move(received[0]), node_pid, self);
+    if (pid == 0) become_child(sock, sigfd, std::move(received[0]), self);
     if (pid < 0) {
       send(sock, {forkserver_message::spawned, m.id, 0, errno});
       continue;

@@ -244,7 +244,7 @@ void node_impl::start(process& p, std::error_code& ec) {
   auto start_frame = to_bytes(msg);
   switch (method) {
     case start_method::fork:
-      spawn_forked(p, *s, std::move(theirs), ec);
+      spawn_forked(p, *s, identity, std::move(theirs), ec);
       break;
     case start_method::spawn:
       spawn_exec(*s, std::move(theirs), ec);
@@ -262,9 +262,9 @@ void node_impl::start(process& p, std::error_code& ec) {
   if (method != start_method::forkserver) watch_direct_child(s);
 }
 
-void node_impl::spawn_forked(process& p, process_state& s, unique_fd child_end, std::error_code& ec) {
-  child_setup setup{s.name, s.daemon, ::getpid(), options_.method,
-                    identity_.empty() ? std::to_string(s.id) : identity_ + ":" + std::to_string(s.id)};
+void node_impl::spawn_forked(process& p, process_state& s, const std::string& identity, unique_fd child_end,
+                             std::error_code& ec) {
+  child_setup setup{s.name, s.daemon, ::getpid(), options_.method, identity};
   std::cout.flush();  // or the child prints the parent's buffered output a second time
   std::fflush(nullptr);
   pid_t parent = ::getpid();

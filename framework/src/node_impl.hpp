@@ -66,7 +66,8 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   void start_io_thread();
   void run_on_io(const std::function<void()>& f);
 
-  void spawn_forked(process& p, process_state& s, unique_fd child_end, std::error_code& ec);
+  void spawn_forked(process& p, process_state& s, const std::string& identity, unique_fd child_end,
+                    std::error_code& ec);
   void spawn_exec(process_state& s, unique_fd child_end, std::error_code& ec);
   void spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,
                             const std::vector<std::byte>& start_frame, std::error_code& ec);

@@ -147,10 +147,6 @@ const char* python_idle_rss =
     "        p = ctx.Process(target=idle); p.start(); time.sleep(0.2)\n"
     "        print(rss(p.pid)); p.terminate(); p.join()\n";
 
-figure figure_from_python(const std::string& name, const std::string& unit, const std::vector<double>& xs) {
-  return from_samples(name, unit, xs);
-}
-
 void set_baseline(figure& f, const figure& base) {
   f.baseline = std::make_pair(base.name, base.value);
 }
@@ -216,10 +212,10 @@ int main(int argc, char** argv) {
   std::optional<figure> py_fork, py_fs, py_spawn, py_rss;
   if (have_python()) {
     int pr = quick ? 2 : 5;
-    py_fork = figure_from_python("python.mp_fork", "ms", python(python_spawn_join("fork", pr, quick ? 10 : 50)));
-    py_fs = figure_from_python("python.mp_forkserver", "ms", python(python_spawn_join("forkserver", pr, quick ? 5 : 20)));
-    py_spawn = figure_from_python("python.mp_spawn", "ms", python(python_spawn_join("spawn", pr, quick ? 2 : 10)));
-    py_rss = figure_from_python("python.idle_child_kib", "KiB", python(python_idle_rss));
+    py_fork = from_samples("python.mp_fork", "ms", python(python_spawn_join("fork", pr, quick ? 10 : 50)));
+    py_fs = from_samples("python.mp_forkserver", "ms", python(python_spawn_join("forkserver", pr, quick ? 5 : 20)));
+    py_spawn = from_samples("python.mp_spawn", "ms", python(python_spawn_join("spawn", pr, quick ? 2 : 10)));
+    py_rss = from_samples("python.idle_child_kib", "KiB", python(python_idle_rss));
   } else {
     std::cerr << "python3 not found: Python baselines skipped\n";
   }
