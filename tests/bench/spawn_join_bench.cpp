@@ -1,191 +1,285 @@
-// Process start+join cost and idle memory, beside their baselines measured in the same run:
-// raw fork+_exit+waitpid, posix_spawn of `true`, and Python's multiprocessing start methods.
-// Writes the JSON array of DESIGN.md section 7 (--out FILE) and prints a table.
+// mproc_bench: process start+join cost and idle memory, each beside its baselines measured in
+// the same run, round by round (DESIGN.md sections 5 and 7).
+//
+//   mproc_bench [--quick] [--out FILE] [--no-python]
+//
+// Figures (all "lower is better"):
+//   spawn_join.{forkserver,spawn,fork}  ms per no-op mproc::process constructed, started and
+//                                       joined, one after another, through the public API;
+//                                       baseline python.mp_<same method>, else raw fork
+//   raw.fork_exit_waitpid               fork + _exit(0) + waitpid, in C
+//   raw.posix_spawn_true                posix_spawn of /bin/true + waitpid
+//   python.mp_{fork,forkserver,spawn}   ms per multiprocessing Process(target=noop) start+join
+//   rss.idle_child_kib                  VmRSS of a sleeping forkserver child
+//   rss.node_kib                        VmRSS of a fresh program right after its node started
+//   rss.forkserver_kib                  VmRSS of that node's fork server
+//   python.{idle_child,parent,forkserver}_kib  the same three for multiprocessing (forkserver)
+//
+// Every round runs each figure once, so slow phases of a noisy VM hit all of them alike. The
+// RSS figures come from fresh programs (this binary with --rss-probe, and python3), one per round.
+// Python figures are skipped (and spawn_join.* fall back to raw fork) when python3 is missing.
 #include <mproc/mproc.hpp>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
-#include <optional>
-#include <sstream>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bench_support.hpp"
 
 extern char** environ;
 
 namespace {
 
 void noop() {}
-void idle() { std::this_thread::sleep_for(std::chrono::seconds(30)); }
+void idle() { std::this_thread::sleep_for(std::chrono::seconds(60)); }
 
-struct figure {
-  std::string name, unit, better;
-  double value = 0, min = 0, max = 0;
-  int runs = 0;
-  std::optional<std::pair<std::string, double>> baseline;
-  std::optional<double> raw_ratio;  // against raw fork, for spawn_join figures
-};
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
 
-figure make_figure(const std::string& name, const std::string& unit) {
-  figure f;
-  f.name = name;
-  f.unit = unit;
-  f.better = "lower";
-  return f;
+// ---- raw baselines --------------------------------------------------------------------------
+
+void raw_fork_exit_waitpid() {
+  pid_t pid = ::fork();
+  if (pid < 0) fail(std::string{"fork: "} + std::strerror(errno));
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) fail(std::string{"waitpid: "} + std::strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("raw fork child failed");
 }
 
-/// Median of per-round means; each round runs `per_round` iterations of `one`.
-figure measure(const std::string& name, int rounds, int per_round, const std::function<void()>& one) {
-  std::vector<double> means;
-  for (int r = 0; r < rounds; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < per_round; ++i) one();
-    std::chrono::duration<double, std::milli> d = std::chrono::steady_clock::now() - t0;
-    means.push_back(d.count() / per_round);
-  }
-  std::sort(means.begin(), means.end());
-  figure f = make_figure(name, "ms");
-  f.value = means[means.size() / 2];
-  f.min = means.front();
-  f.max = means.back();
-  f.runs = rounds;
-  return f;
-}
-
-figure from_samples(const std::string& name, const std::string& unit, std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  figure f = make_figure(name, unit);
-  if (xs.empty()) return f;  // runs == 0: not measured
-  f.value = xs[xs.size() / 2];
-  f.min = xs.front();
-  f.max = xs.back();
-  f.runs = static_cast<int>(xs.size());
-  return f;
-}
-
-double rss_kib(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6);
-  return 0;
-}
-
-void raw_fork() {
-  pid_t p = ::fork();
-  if (p == 0) ::_exit(0);
-  int st;
-  ::waitpid(p, &st, 0);
+const char* true_path() {
+  static const char* path = ::access("/bin/true", X_OK) == 0 ? "/bin/true" : "/usr/bin/true";
+  return path;
 }
 
 void raw_posix_spawn_true() {
-  pid_t p;
   char arg0[] = "true";
   char* argv[] = {arg0, nullptr};
-  if (::posix_spawnp(&p, "true", nullptr, nullptr, argv, environ) != 0) return;
-  int st;
-  ::waitpid(p, &st, 0);
+  pid_t pid = 0;
+  if (int rc = ::posix_spawn(&pid, true_path(), nullptr, nullptr, argv, environ); rc != 0)
+    fail(std::string{"posix_spawn /bin/true: "} + std::strerror(rc));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) fail(std::string{"waitpid: "} + std::strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail("/bin/true failed");
 }
 
-/// Runs a python3 script and returns the numbers it prints, one per line. The script is a real
-/// file: forkserver and spawn children re-import __main__, which `python3 -c` cannot offer.
-std::vector<double> python(const std::string& code) {
-  char path[] = "/tmp/mproc-bench-XXXXXX.py";
-  int fd = ::mkstemps(path, 3);
-  if (fd < 0) return {};
-  std::ofstream{path} << code;
-  ::close(fd);
-  std::string cmd = std::string{"python3 "} + path + " 2>/dev/null";
-  std::vector<double> out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char line[128];
-  while (std::fgets(line, sizeof line, p) != nullptr) out.push_back(std::atof(line));
-  ::pclose(p);
-  ::unlink(path);
-  return out;
+// ---- mproc ----------------------------------------------------------------------------------
+
+/// One measured unit: a no-op process through the public API, started and joined.
+void mproc_spawn_join(mproc::node& node, mproc::start_method m) {
+  mproc::process p{node, noop};
+  p.set_start_method(m);
+  p.start();
+  p.join();
+  if (p.exitcode() != 0) fail("mproc child exited with " + std::to_string(p.exitcode().value_or(-999)));
 }
 
-bool have_python() { return std::system("python3 -c 'import multiprocessing' >/dev/null 2>&1") == 0; }
-
-std::string python_spawn_join(const std::string& method, int rounds, int per_round) {
-  std::ostringstream s;
-  s << "import multiprocessing as mp, time\n"
-       "def noop(): pass\n"
-       "if __name__ == \"__main__\":\n"
-       "    ctx = mp.get_context(\""
-    << method << "\")\n"
-    << "    ctx.Process(target=noop).start()\n"  // warm-up (starts the forkserver)
-       "    for r in range("
-    << rounds << "):\n"
-    << "        t = time.perf_counter()\n"
-       "        for i in range("
-    << per_round << "):\n"
-    << "            p = ctx.Process(target=noop); p.start(); p.join()\n"
-       "        print((time.perf_counter() - t) * 1000 / "
-    << per_round << ")\n";
-  return s.str();
-}
-
-const char* python_idle_rss =
-    "import multiprocessing as mp, time\n"
-    "def idle(): time.sleep(30)\n"
-    "def rss(pid):\n"
-    "    for l in open(\"/proc/%d/status\" % pid):\n"
-    "        if l.startswith(\"VmRSS:\"): return float(l.split()[1])\n"
-    "if __name__ == \"__main__\":\n"
-    "    ctx = mp.get_context(\"forkserver\")\n"
-    "    for r in range(3):\n"
-    "        p = ctx.Process(target=idle); p.start(); time.sleep(0.2)\n"
-    "        print(rss(p.pid)); p.terminate(); p.join()\n";
-
-void set_baseline(figure& f, const figure& base) {
-  f.baseline = std::make_pair(base.name, base.value);
-}
-
-double ratio(const figure& f) {
-  if (!f.baseline || f.value == 0) return 0;
-  return f.better == "higher" ? f.value / f.baseline->second : f.baseline->second / f.value;
-}
-
-std::string json(const std::vector<figure>& fs) {
-  std::ostringstream o;
-  o.precision(6);
-  o << "[\n";
-  for (std::size_t i = 0; i < fs.size(); ++i) {
-    const auto& f = fs[i];
-    o << "  {\"name\": \"" << f.name << "\", \"value\": " << f.value << ", \"unit\": \"" << f.unit
-      << "\", \"better\": \"" << f.better << "\", ";
-    if (f.baseline)
-      o << "\"baseline\": {\"name\": \"" << f.baseline->first << "\", \"value\": " << f.baseline->second
-        << "}, \"ratio\": " << ratio(f) << ", ";
-    else
-      o << "\"baseline\": null, \"ratio\": null, ";
-    if (f.raw_ratio) o << "\"raw_ratio\": " << *f.raw_ratio << ", ";
-    o << "\"runs\": " << f.runs << ", \"min\": " << f.min << ", \"max\": " << f.max << "}"
-      << (i + 1 < fs.size() ? "," : "") << "\n";
+/// --rss-probe: a fresh program starts a node (forkserver) and one idle child, then reports
+/// "node_kib forkserver_kib idle_child_kib" on stdout.
+int rss_probe(int settle_ms) {
+  mproc::node_options o;
+  o.method = mproc::start_method::forkserver;
+  mproc::node node{o};
+  auto node_kib = bench::rss_kib(::getpid());  // right after the node started
+  auto child = node.spawn(idle);
+  std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+  auto child_kib = bench::rss_kib(child.pid());
+  auto server_kib = bench::rss_kib(node.forkserver_pid());
+  child.kill();
+  child.join();
+  if (!node_kib || !child_kib || !server_kib) {
+    std::cerr << "rss probe: could not read /proc/<pid>/status\n";
+    return 1;
   }
-  o << "]\n";
-  return o.str();
+  std::cout << *node_kib << ' ' << *server_kib << ' ' << *child_kib << std::endl;
+  return 0;
 }
 
-void table(const std::vector<figure>& fs) {
-  std::printf("%-28s %12s %-6s %-26s %10s %7s  %s\n", "figure", "median", "unit", "baseline", "base", "ratio",
-              "min-max (runs)");
-  for (const auto& f : fs) {
-    std::printf("%-28s %12.4g %-6s %-26s %10s %7s  %.4g-%.4g (%d)\n", f.name.c_str(), f.value, f.unit.c_str(),
-                f.baseline ? f.baseline->first.c_str() : "-",
-                f.baseline ? std::to_string(f.baseline->second).substr(0, 8).c_str() : "-",
-                f.baseline ? std::to_string(ratio(f)).substr(0, 6).c_str() : "-", f.min, f.max, f.runs);
+// ---- Python multiprocessing -----------------------------------------------------------------
+
+// Real files, not `python3 -c`: spawn and forkserver children re-import __main__ from its path.
+const char* python_spawn_join_script = R"(import multiprocessing as mp, sys, time
+def noop():
+    pass
+if __name__ == "__main__":
+    method, n = sys.argv[1], int(sys.argv[2])
+    ctx = mp.get_context(method)
+    p = ctx.Process(target=noop); p.start(); p.join()  # warm-up: starts the fork server
+    t = time.perf_counter()
+    for _ in range(n):
+        p = ctx.Process(target=noop); p.start(); p.join()
+        if p.exitcode != 0: sys.exit("child exit code %r" % p.exitcode)
+    print((time.perf_counter() - t) * 1000 / n)
+)";
+
+const char* python_rss_script = R"(import multiprocessing as mp, os, sys, time
+def idle():
+    time.sleep(60)
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"): return float(line.split()[1])
+if __name__ == "__main__":
+    ctx = mp.get_context("forkserver")
+    p = ctx.Process(target=idle); p.start()   # also starts the fork server
+    time.sleep(float(sys.argv[1]) / 1000)
+    from multiprocessing import forkserver
+    server = forkserver._forkserver._forkserver_pid
+    print(rss(os.getpid()), rss(server), rss(p.pid))
+    p.terminate(); p.join()
+)";
+
+struct python_env {
+  std::filesystem::path dir;
+  std::filesystem::path spawn_join, rss;
+
+  python_env() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mproc-bench-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) fail(std::string{"mkdtemp: "} + std::strerror(errno));
+    dir = tmpl;
+    spawn_join = dir / "spawn_join.py";
+    rss = dir / "idle_rss.py";
+    std::ofstream{spawn_join} << python_spawn_join_script;
+    std::ofstream{rss} << python_rss_script;
   }
+  ~python_env() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  python_env(const python_env&) = delete;
+  python_env& operator=(const python_env&) = delete;
+};
+
+bool have_python() {
+  auto r = bench::run_capture({"python3", "-c", "import multiprocessing.forkserver"});
+  return r && r->ok();
+}
+
+std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_t expected) {
+  auto r = bench::run_capture(argv);
+  if (!r) fail("cannot execute " + argv[0]);
+  if (!r->ok()) fail(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed (status " +
+                     std::to_string(r->status) + ")");
+  return bench::parse_numbers(r->out, expected);
+}
+
+// ---- driver ---------------------------------------------------------------------------------
+
+struct options {
+  bool quick = false;
+  bool python = true;
+  std::string out = "bench-results.json";
+};
+
+struct sizes {
+  int rounds, raw, mproc_fast, mproc_spawn, py_fork, py_forkserver, py_spawn, settle_ms;
+};
+
+int run(const options& opt, int argc, char** argv) {
+  const sizes n = opt.quick ? sizes{3, 50, 20, 10, 20, 10, 5, 100} : sizes{5, 200, 200, 50, 50, 20, 10, 200};
+
+  std::optional<python_env> py;
+  if (opt.python && have_python()) py.emplace();
+  else if (opt.python) std::cerr << "mproc_bench: python3 with multiprocessing not found: Python baselines skipped\n";
+
+  std::map<std::string, bench::series> s;
+  auto add = [&](const std::string& name, const std::string& unit) { s[name] = bench::series{name, unit, "lower", {}}; };
+  for (const char* m : {"forkserver", "spawn", "fork"}) {
+    add(std::string{"spawn_join."} + m, "ms");
+    add(std::string{"python.mp_"} + m, "ms");
+  }
+  add("raw.fork_exit_waitpid", "ms");
+  add("raw.posix_spawn_true", "ms");
+  for (const char* r : {"rss.idle_child_kib", "rss.node_kib", "rss.forkserver_kib", "python.idle_child_kib",
+                        "python.parent_kib", "python.forkserver_kib"})
+    add(r, "KiB");
+
+  const std::string self = "/proc/self/exe";
+  {
+    // Baselines run while this node exists (its I/O thread sleeps meanwhile), so each round
+    // measures every figure under the same conditions.
+    mproc::node_options o;
+    o.method = mproc::start_method::forkserver;  // the default; each process picks its own below
+    mproc::node node{argc, argv, o};
+    const std::pair<mproc::start_method, int> methods[] = {
+        {mproc::start_method::forkserver, n.mproc_fast},
+        {mproc::start_method::spawn, n.mproc_spawn},
+        {mproc::start_method::fork, n.mproc_fast}};
+    for (auto [m, count] : methods) mproc_spawn_join(node, m);  // warm-up, as Python's scripts do
+
+    for (int round = 0; round < n.rounds; ++round) {
+      std::fprintf(stderr, "round %d/%d\n", round + 1, n.rounds);
+      s["raw.fork_exit_waitpid"].samples.push_back(bench::ms_per_call(n.raw, raw_fork_exit_waitpid));
+      s["raw.posix_spawn_true"].samples.push_back(bench::ms_per_call(n.raw, raw_posix_spawn_true));
+      for (auto [m, count] : methods) {
+        std::string name{mproc::to_string(m)};
+        s["spawn_join." + name].samples.push_back(
+            bench::ms_per_call(count, [&node, m = m] { mproc_spawn_join(node, m); }));
+      }
+      if (py) {
+        const std::pair<const char*, int> py_methods[] = {
+            {"fork", n.py_fork}, {"forkserver", n.py_forkserver}, {"spawn", n.py_spawn}};
+        for (auto [m, count] : py_methods)
+          s[std::string{"python.mp_"} + m].samples.push_back(
+              run_numbers({"python3", py->spawn_join.string(), m, std::to_string(count)}, 1)[0]);
+        auto kib = run_numbers({"python3", py->rss.string(), std::to_string(n.settle_ms)}, 3);
+        s["python.parent_kib"].samples.push_back(kib[0]);
+        s["python.forkserver_kib"].samples.push_back(kib[1]);
+        s["python.idle_child_kib"].samples.push_back(kib[2]);
+      }
+      auto kib = run_numbers({self, "--rss-probe", std::to_string(n.settle_ms)}, 3);
+      s["rss.node_kib"].samples.push_back(kib[0]);
+      s["rss.forkserver_kib"].samples.push_back(kib[1]);
+      s["rss.idle_child_kib"].samples.push_back(kib[2]);
+    }
+  }
+
+  auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
+  const bench::figure raw = fig("raw.fork_exit_waitpid");
+  std::vector<bench::figure> out;
+  for (const char* m : {"forkserver", "spawn", "fork"}) {
+    bench::figure f = fig(std::string{"spawn_join."} + m);
+    bench::figure base = fig(std::string{"python.mp_"} + m);
+    bench::set_baseline(f, base.runs > 0 ? base : raw);
+    f.raw_ratio = bench::ratio_against(f, raw.value);
+    out.push_back(f);
+  }
+  for (auto [mine, theirs] : {std::pair{"rss.idle_child_kib", "python.idle_child_kib"},
+                              std::pair{"rss.node_kib", "python.parent_kib"},
+                              std::pair{"rss.forkserver_kib", "python.forkserver_kib"}}) {
+    bench::figure f = fig(mine);
+    bench::set_baseline(f, fig(theirs));
+    out.push_back(f);
+  }
+  out.push_back(raw);
+  out.push_back(fig("raw.posix_spawn_true"));
+  if (py)
+    for (const char* name : {"python.mp_fork", "python.mp_forkserver", "python.mp_spawn", "python.idle_child_kib",
+                             "python.parent_kib", "python.forkserver_kib"})
+      out.push_back(fig(name));
+
+  bench::print_table(stdout, out);
+  std::ofstream file{opt.out};
+  bench::write_json(file, out);
+  file.close();
+  if (!file) fail("cannot write " + opt.out);
+  std::printf("wrote %s\n", opt.out.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -194,70 +288,23 @@ MPROC_ENTRY(noop);
 MPROC_ENTRY(idle);
 
 int main(int argc, char** argv) {
-  mproc::maybe_run_child();
-  bool quick = false;
-  std::string out = "bench-results.json";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--out" && i + 1 < argc) out = argv[++i];
-  }
-  const int rounds = quick ? 3 : 5;
-  const int n_fast = quick ? 20 : 200, n_spawn = quick ? 5 : 50;
-  std::vector<figure> figures;
-
-  figure raw = measure("raw.fork_exit_waitpid", rounds, n_fast, raw_fork);
-  figure raw_spawn = measure("raw.posix_spawn_true", rounds, n_fast, raw_posix_spawn_true);
-
-  std::optional<figure> py_fork, py_fs, py_spawn, py_rss;
-  if (have_python()) {
-    int pr = quick ? 2 : 5;
-    py_fork = from_samples("python.mp_fork", "ms", python(python_spawn_join("fork", pr, quick ? 10 : 50)));
-    py_fs = from_samples("python.mp_forkserver", "ms", python(python_spawn_join("forkserver", pr, quick ? 5 : 20)));
-    py_spawn = from_samples("python.mp_spawn", "ms", python(python_spawn_join("spawn", pr, quick ? 2 : 10)));
-    py_rss = from_samples("python.idle_child_kib", "KiB", python(python_idle_rss));
-  } else {
-    std::cerr << "python3 not found: Python baselines skipped\n";
-  }
-
-  {
-    mproc::node node{argc, argv};
-    auto run = [&](mproc::start_method m, int n, const std::optional<figure>& py) {
-      figure f = measure(std::string{"spawn_join."} + std::string{mproc::to_string(m)}, rounds, n, [&] {
-        mproc::process p{node, noop};
-        p.set_start_method(m);
-        p.start();
-        p.join();
-      });
-      set_baseline(f, py && py->runs > 0 ? *py : raw);
-      f.raw_ratio = raw.value / f.value;
-      figures.push_back(f);
-    };
-    run(mproc::start_method::forkserver, n_fast, py_fs);
-    run(mproc::start_method::spawn, n_spawn, py_spawn);
-    run(mproc::start_method::fork, n_fast, py_fork);
-
-    std::vector<double> child_rss;
-    for (int r = 0; r < 3; ++r) {
-      auto p = node.spawn(idle);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      child_rss.push_back(rss_kib(p.pid()));
-      p.kill();
-      p.join();
+  mproc::maybe_run_child();  // the spawn start method re-executes this binary
+  try {
+    options opt;
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--quick") opt.quick = true;
+      else if (a == "--no-python") opt.python = false;
+      else if (a == "--out" && i + 1 < argc) opt.out = argv[++i];
+      else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
+      else {
+        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python]\n";
+        return 2;
+      }
     }
-    figure c = from_samples("rss.idle_child_kib", "KiB", child_rss);
-    if (py_rss && py_rss->runs > 0) set_baseline(c, *py_rss);
-    figures.push_back(c);
-    figures.push_back(from_samples("rss.node_kib", "KiB", {rss_kib(::getpid())}));
-    if (node.forkserver_pid() != 0)
-      figures.push_back(from_samples("rss.forkserver_kib", "KiB", {rss_kib(node.forkserver_pid())}));
+    return run(opt, argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "mproc_bench: " << e.what() << '\n';
+    return 1;
   }
-  figures.push_back(raw);
-  figures.push_back(raw_spawn);
-  for (auto* py : {&py_fork, &py_fs, &py_spawn, &py_rss})
-    if (*py && (*py)->runs > 0) figures.push_back(**py);
-
-  table(figures);
-  std::ofstream{out} << json(figures);
-  std::cout << "wrote " << out << std::endl;
 }

@@ -1,0 +1,75 @@
+// Shared pieces of the benchmark driver: figures and their statistics, the results file of
+// DESIGN.md section 7, the human table, and running helper programs (python3, probes).
+//
+// A figure is measured in `runs` rounds; each round yields one sample (a per-round mean for
+// timings). The reported value is the median of those samples, min/max are their extremes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bench {
+
+struct figure {
+  std::string name;
+  std::string unit;
+  std::string better = "lower";  // "lower" or "higher"
+  double value = 0;              // median of the samples
+  double min = 0;
+  double max = 0;
+  int runs = 0;                  // number of samples; 0 = not measured
+  std::optional<std::pair<std::string, double>> baseline;
+  std::optional<double> raw_ratio;  // extra comparison (spawn_join.*: against raw fork)
+};
+
+/// Samples of one figure, collected round by round.
+struct series {
+  std::string name;
+  std::string unit;
+  std::string better = "lower";
+  std::vector<double> samples;
+
+  figure summarize() const;
+};
+
+double median(std::vector<double> xs);
+
+/// Milliseconds per call of `one`, averaged over `n` calls.
+double ms_per_call(int n, const std::function<void()>& one);
+
+/// Makes `base` the baseline of `f` (only when `base` was measured).
+void set_baseline(figure& f, const figure& base);
+/// value/baseline for "higher", baseline/value for "lower": above 1 means mproc is ahead.
+std::optional<double> ratio(const figure& f);
+/// The same orientation against any reference value.
+std::optional<double> ratio_against(const figure& f, double reference);
+
+/// The JSON array of DESIGN.md section 7.
+void write_json(std::ostream& out, const std::vector<figure>& figures);
+/// A table for humans: name, value, unit, baseline, ratio, min-max, runs.
+void print_table(std::FILE* out, const std::vector<figure>& figures);
+
+/// VmRSS of a process in KiB (from /proc/<pid>/status); nullopt when unreadable.
+std::optional<double> rss_kib(pid_t pid);
+
+/// Runs a program (PATH lookup, no shell) with stdin from /dev/null and stdout captured; stderr
+/// passes through. nullopt when the program could not be executed at all.
+struct run_result {
+  int status = -1;  // raw waitpid status
+  std::string out;
+  bool ok() const;  // exited normally with status 0
+};
+std::optional<run_result> run_capture(const std::vector<std::string>& argv);
+
+/// Numbers separated by white space; throws std::runtime_error on anything else.
+std::vector<double> parse_numbers(const std::string& text, std::size_t expected);
+
+}  // namespace bench
