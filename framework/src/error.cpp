@@ -21,6 +21,13 @@ class category_impl final : public std::error_category {
       case errc::bad_message: return "malformed message";
       case errc::runtime_dir: return "runtime directory is unsafe or unusable";
       case errc::invalid_argument: return "invalid argument";
+      case errc::closed: return "mailbox closed";
+      case errc::full: return "queue full";
+      case errc::empty: return "queue empty";
+      case errc::end_of_stream: return "end of stream: no writer is left, or the peer closed its end";
+      case errc::wrong_type: return "message type does not match the mailbox's type";
+      case errc::access_denied: return "peer refused: not the same user";
+      case errc::message_too_large: return "message too large";
     }
     return "unknown mproc error";
   }

@@ -15,6 +15,7 @@
 
 #include "bootstrap.hpp"
 #include "frame.hpp"
+#include "mproc/detail/queue_core.hpp"
 #include "node_impl.hpp"
 #include "runtime_dir.hpp"
 
@@ -528,12 +529,12 @@ void node_impl::signal_all(int sig, bool daemons_only) {
   }
 }
 
-void node_impl::wait_all(std::chrono::steady_clock::time_point deadline, bool daemons_only) {
+void node_impl::wait_all(std::chrono::steady_clock::time_point until, bool daemons_only) {
   auto states = snapshot();
   for (auto& s : states) {
     std::unique_lock lock{s->mutex};
     if (daemons_only && !s->daemon) continue;
-    s->changed.wait_until(lock, deadline, [&] { return s->exitcode.has_value(); });
+    s->changed.wait_until(lock, until, [&] { return s->exitcode.has_value(); });
   }
 }
 
@@ -605,6 +606,7 @@ node::node(std::shared_ptr<detail::node_impl> impl) : impl_(std::move(impl)) { d
 
 node::~node() {
   impl_->shutdown();
+  detail::shutdown_mailboxes();  // after the children are gone: they may use our queues until then
   if (detail::current_node() == this) detail::set_current_node(nullptr);
 }
 

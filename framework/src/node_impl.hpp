@@ -92,7 +92,7 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   void maybe_reraise_sigint();
 
   void signal_all(int sig, bool daemons_only);
-  void wait_all(std::chrono::steady_clock::time_point deadline, bool daemons_only);
+  void wait_all(std::chrono::steady_clock::time_point until, bool daemons_only);
 
   node_options options_;
   bool child_;

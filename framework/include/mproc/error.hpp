@@ -27,6 +27,14 @@ enum class errc {
   bad_message,          ///< a frame or payload that does not decode (truncated, garbage, wrong version)
   runtime_dir,          ///< the private runtime directory is unsafe or cannot be created
   invalid_argument,     ///< API misuse not covered above (documented per call)
+  // Mailboxes (queue, pipe):
+  closed,               ///< the queue was closed (put after close; get once drained), or this end was closed
+  full,                 ///< a bounded queue stayed full until the deadline (put with a timeout, try_put)
+  empty,                ///< nothing arrived before the deadline (try_get, get with a timeout)
+  end_of_stream,        ///< no more data can come: every writer is gone, or the peer end was closed
+  wrong_type,           ///< the two ends disagree on the message type T
+  access_denied,        ///< a peer of another user was refused (SO_PEERCRED), or a socket is not private
+  message_too_large,    ///< a message or frame over the configured limit
 };
 
 /// The `mproc` error category; `name()` is "mproc".

@@ -6,5 +6,6 @@
 #include "mproc/error.hpp"
 #include "mproc/node.hpp"
 #include "mproc/process.hpp"
+#include "mproc/queue.hpp"
 #include "mproc/serialization.hpp"
 #include "mproc/start_method.hpp"

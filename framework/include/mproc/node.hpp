@@ -24,7 +24,9 @@
 // Thread safety: all members may be called from any thread.
 //
 // Destructor: terminates daemon children, joins the others (without a time limit, as Python
-// does; SIGINT interrupts it), stops the fork server and removes the runtime directory.
+// does; SIGINT interrupts it), delivers this process's pending queue puts and ends the queues
+// it owns (their handles elsewhere then report errc::node_closed), stops the fork server and
+// removes the runtime directory.
 #pragma once
 
 #include <sys/types.h>
@@ -40,6 +42,9 @@
 #include "mproc/start_method.hpp"
 
 namespace mproc {
+
+template <class T>
+class queue;
 
 /// If this image of the program was started by mproc (spawn start method, or a fork server
 /// started as a fresh image), runs that role and never returns; otherwise returns at once.
@@ -85,6 +90,10 @@ class node {
     p.start();
     return p;
   }
+
+  /// A new queue owned by this process (mproc/queue.hpp); maxsize 0 means unbounded.
+  template <class T>
+  queue<T> make_queue(std::size_t maxsize = 0);
 
   const node_options& options() const noexcept;
   /// The private runtime directory (created on first use in child processes).

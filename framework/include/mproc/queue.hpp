@@ -1,0 +1,244 @@
+// mproc/queue.hpp — a typed multi-producer, multi-consumer queue across the processes of a
+// node (multiprocessing.Queue and JoinableQueue).
+//
+//   void produce(mproc::queue<std::string> q) { for (auto v : {"A", "B", "C"}) q.put(v); }
+//   MPROC_ENTRY(produce);
+//   ...
+//   auto q = node.make_queue<std::string>();     // or make_queue<T>(maxsize) for a bounded one
+//   node.spawn(produce, q);
+//   std::string v = q.get();                     // "A"
+//
+// The queue lives in the process that made it (its owner), which keeps the one authoritative
+// store and count; other processes reach it over a private Unix-domain socket. A handle is a
+// cheap shared reference: copy it, pass it to spawned functions or inside messages (it travels
+// by name), use it from any thread. Every message is delivered exactly once, in FIFO order per
+// producer.
+//
+// Semantics, and where they differ from Python:
+//  - put never blocks on an unbounded queue; on a bounded one it waits for room (a timed put
+//    fails with errc::full). put encodes the value at once: an encoding error is its error.
+//    A process may exit right after put: its puts are delivered before it ends.
+//  - get waits for a message; a timed get fails with errc::empty. Once the queue is closed and
+//    drained, get fails with errc::closed instead of waiting forever.
+//  - qsize() is exact: the owner's count of messages put (and arrived) and not yet taken.
+//  - close() is for the whole queue (Python's close() is per process): further puts fail with
+//    errc::closed everywhere; getters drain what is left, then get errc::closed.
+//  - task_done()/join() as JoinableQueue: join waits until every message put has been matched
+//    by a task_done(); one task_done() too many is errc::invalid_argument.
+//  - When the owner's process ends, the queue ends with it: calls fail with errc::node_closed.
+//
+// Errors: every call has a throwing form (mproc::error) and a std::error_code form.
+// Thread safety: all members, from any number of threads and processes.
+// Destructor: releases this handle. When the last handle of a (non-owner) process goes, its
+// pending puts are delivered first (bounded wait), and messages it fetched but did not consume
+// are put back at the front of the queue.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <typeinfo>
+#include <utility>
+
+#include "mproc/detail/queue_core.hpp"
+#include "mproc/detail/wire.hpp"
+#include "mproc/error.hpp"
+#include "mproc/node.hpp"
+#include "mproc/serialization.hpp"
+
+namespace mproc {
+
+namespace detail {
+
+constexpr deadline forever = deadline::max();
+inline deadline deadline_after(std::chrono::steady_clock::duration d) {
+  auto now = std::chrono::steady_clock::now();
+  return d >= deadline::max() - now ? forever : now + d;
+}
+
+}  // namespace detail
+
+template <class T>
+class queue {
+  static_assert(serializable<T>, "mproc::queue<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
+
+ public:
+  using value_type = T;
+  using duration = std::chrono::steady_clock::duration;
+
+  /// An empty handle; every call fails with errc::invalid_argument until one is assigned.
+  queue() = default;
+  /// A new queue owned by this process; maxsize 0 means unbounded.
+  explicit queue(node&, std::size_t maxsize = 0) {
+    std::error_code ec;
+    auto core = detail::create_queue(detail::wire::type_id<T>(), typeid(T), maxsize, ec);
+    throw_if(ec, "mproc::queue");
+    handle_ = detail::queue_handle{std::move(core), typeid(T)};
+  }
+
+  bool valid() const noexcept { return handle_.valid(); }
+
+  // ---- put ----
+  void put(const T& value) { throw_if(put_until(value, detail::forever), "mproc::queue::put"); }
+  void put(const T& value, std::error_code& ec) { ec = put_until(value, detail::forever); }
+  /// Waits at most `timeout` for room; errc::full when none came.
+  void put(const T& value, duration timeout) {
+    throw_if(put_until(value, detail::deadline_after(timeout)), "mproc::queue::put");
+  }
+  void put(const T& value, duration timeout, std::error_code& ec) {
+    ec = put_until(value, detail::deadline_after(timeout));
+  }
+  /// Puts only when there is room now; false when full. Other errors throw.
+  bool try_put(const T& value) {
+    auto ec = put_until(value, std::chrono::steady_clock::now());
+    if (ec == errc::full) return false;
+    throw_if(ec, "mproc::queue::try_put");
+    return true;
+  }
+
+  // ---- get ----
+  T get() { return take_or_throw(detail::forever, "mproc::queue::get"); }
+  /// Waits at most `timeout`; throws errc::empty when nothing came.
+  T get(duration timeout) { return take_or_throw(detail::deadline_after(timeout), "mproc::queue::get"); }
+  std::optional<T> get(std::error_code& ec) { return take(detail::forever, ec); }
+  std::optional<T> get(duration timeout, std::error_code& ec) { return take(detail::deadline_after(timeout), ec); }
+  /// A message if one is there now; nullopt when empty. Other errors throw.
+  std::optional<T> try_get() { return get_for(duration::zero()); }
+  /// A message if one comes within `timeout`; nullopt otherwise. Other errors throw.
+  std::optional<T> get_for(duration timeout) {
+    std::error_code ec;
+    auto v = take(detail::deadline_after(timeout), ec);
+    if (ec == errc::empty) return std::nullopt;
+    throw_if(ec, "mproc::queue::get_for");
+    return v;
+  }
+
+  // ---- state ----
+  /// Messages in the queue now (exact: the owner's count).
+  std::size_t qsize() const {
+    std::error_code ec;
+    auto n = qsize(ec);
+    throw_if(ec, "mproc::queue::qsize");
+    return n;
+  }
+  std::size_t qsize(std::error_code& ec) const {
+    if (auto* c = core(ec)) return c->qsize(ec);
+    return 0;
+  }
+  bool empty() const { return qsize() == 0; }
+  /// True when a bounded queue holds maxsize messages.
+  bool full() const { return maxsize() != 0 && qsize() >= maxsize(); }
+  /// 0 when unbounded.
+  std::size_t maxsize() const { return handle_.core().maxsize(); }
+
+  /// Closes the queue for everybody: puts fail from now on, getters drain then see closed.
+  void close() {
+    std::error_code ec;
+    close(ec);
+    throw_if(ec, "mproc::queue::close");
+  }
+  void close(std::error_code& ec) {
+    if (auto* c = core(ec)) c->close(ec);
+  }
+
+  /// One message taken with get() is fully processed (JoinableQueue.task_done).
+  void task_done() {
+    std::error_code ec;
+    task_done(ec);
+    throw_if(ec, "mproc::queue::task_done");
+  }
+  void task_done(std::error_code& ec) {
+    if (auto* c = core(ec)) c->task_done(ec);
+  }
+  /// Waits until every message put has been matched by task_done().
+  void join() { throw_if(join_until(detail::forever), "mproc::queue::join"); }
+  /// False when `timeout` passed first.
+  bool join(duration timeout) {
+    auto ec = join_until(detail::deadline_after(timeout));
+    if (ec == errc::timeout) return false;
+    throw_if(ec, "mproc::queue::join");
+    return true;
+  }
+  void join(std::error_code& ec) { ec = join_until(detail::forever); }
+
+  /// Internal: the name by which this handle travels.
+  const detail::queue_token& token() const { return handle_.token(); }
+  /// Internal: a handle for a queue known by name (what decoding a handle does).
+  static queue attach(const detail::queue_token& token) {
+    std::error_code ec;
+    auto core = detail::open_queue(token, typeid(T), ec);
+    throw_if(ec, "mproc::queue (received handle)");
+    queue q;
+    q.handle_ = detail::queue_handle{std::move(core), typeid(T)};
+    return q;
+  }
+
+ private:
+  static void encode_value(writer& w, const void* v) { mproc::encode(w, *static_cast<const T*>(v)); }
+  static void decode_value(std::span<const std::byte> record, void* out) {
+    T x{};
+    detail::wire::decode_record(record, x);
+    static_cast<std::optional<T>*>(out)->emplace(std::move(x));
+  }
+
+  detail::queue_core* core(std::error_code& ec) const {
+    if (!handle_.valid()) {
+      ec = make_error_code(errc::invalid_argument);
+      return nullptr;
+    }
+    ec.clear();
+    return &handle_.core();
+  }
+  std::error_code put_until(const T& value, detail::deadline until) {
+    std::error_code ec;
+    if (auto* c = core(ec)) c->put(&encode_value, &value, until, ec);
+    return ec;
+  }
+  std::optional<T> take(detail::deadline until, std::error_code& ec) {
+    std::optional<T> out;
+    if (auto* c = core(ec)) c->get(&decode_value, &out, until, ec);
+    if (ec) out.reset();
+    return out;
+  }
+  T take_or_throw(detail::deadline until, const char* what) {
+    std::error_code ec;
+    auto v = take(until, ec);
+    throw_if(ec, what);
+    return std::move(*v);
+  }
+  std::error_code join_until(detail::deadline until) {
+    std::error_code ec;
+    if (auto* c = core(ec)) c->join(until, ec);
+    return ec;
+  }
+
+  detail::queue_handle handle_;
+};
+
+template <class T>
+queue<T> node::make_queue(std::size_t maxsize) {
+  return queue<T>{*this, maxsize};
+}
+
+/// A queue handle travels by name: passed to a spawned function or inside a message, it
+/// reaches the same queue in the receiving process.
+template <class T>
+struct codec<queue<T>> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const queue<T>& q) {
+    if (!q.valid()) throw error(errc::invalid_argument, "encoding an empty mproc::queue handle");
+    mproc::encode(w, q.token());
+  }
+  static void decode(reader& r, queue<T>& q) {
+    detail::queue_token token;
+    mproc::decode(r, token);
+    if (token.type_id != detail::wire::type_id<T>())
+      throw error(errc::wrong_type, "received a queue handle of another message type");
+    q = queue<T>::attach(token);
+  }
+};
+
+}  // namespace mproc

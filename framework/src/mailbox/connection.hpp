@@ -1,0 +1,108 @@
+// Internal: one framed Unix-domain stream connection of a mailbox, driven by the process's
+// mailbox I/O thread.
+//
+// Writing is group commit: any thread appends frames to an output buffer; the I/O thread
+// writes whatever has accumulated in one syscall while callers go on appending. Consecutive
+// records of one type join a single data frame. Under load that batches thousands of
+// messages per write; when idle a message leaves at once.
+//
+// Reading: the I/O thread reads in 64 KiB chunks and hands each complete frame to the frame
+// handler, in order. A bad frame, EOF or an error ends the connection: the close handler runs
+// once, on the I/O thread, with the reason (clear for a clean EOF).
+//
+// Thread safety: send*, flush and close from any thread; handlers run on the I/O thread.
+// Destructor: closes the socket; unsent bytes are dropped (call flush first).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "../fd.hpp"
+#include "mproc/detail/wire.hpp"
+
+namespace mproc::detail {
+
+using deadline = std::chrono::steady_clock::time_point;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  using frame_handler = std::function<void(const wire::header&, std::span<const std::byte>)>;
+  using close_handler = std::function<void(std::error_code)>;
+
+  connection(boost::asio::io_context& io, unique_fd fd);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Starts reading; call once. Handlers hold no reference to the connection.
+  void start(frame_handler on_frame, close_handler on_close);
+
+  /// Appends one frame.
+  void send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload);
+  template <class Message>
+  void send_message(wire::kind k, const Message& m) {
+    auto bytes = to_bytes(m);
+    send(k, 0, bytes);
+  }
+  /// Appends one record to the open data frame (or opens one). Throws what encode throws;
+  /// nothing is appended then.
+  template <class Encode>
+  void send_record(std::uint64_t type_id, Encode&& encode) {
+    std::unique_lock lock{mutex_};
+    if (open_data_ == npos || open_type_ != type_id) {
+      open_data_ = pending_.size();
+      open_type_ = type_id;
+      wire::put_header(pending_, wire::kind::data, type_id, 0);
+    }
+    wire::put_record(pending_, std::forward<Encode>(encode));
+    std::uint64_t len = pending_.size() - open_data_ - sizeof(wire::header);
+    std::memcpy(pending_.data() + open_data_ + offsetof(wire::header, length), &len, sizeof len);
+    kick(lock);
+  }
+
+  /// Waits until everything appended so far has been written. False on timeout or when the
+  /// connection broke first. Must not be called on the I/O thread.
+  bool flush(deadline until);
+  /// Shuts the socket down (both directions); the close handler runs soon after.
+  void close() noexcept;
+  /// The error that ended the connection, if it has ended.
+  std::error_code error() const;
+  bool alive() const;
+  int native_handle() noexcept { return socket_.native_handle(); }
+
+ private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  void kick(std::unique_lock<std::mutex>& lock);  // schedules a write if none runs
+  void write_some();
+  void read_some();
+  void finish(std::error_code ec);  // I/O thread
+
+  boost::asio::io_context& io_;
+  boost::asio::local::stream_protocol::socket socket_;
+  wire::frame_splitter splitter_;
+  frame_handler on_frame_;
+  close_handler on_close_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable written_;
+  std::vector<std::byte> pending_;   // appended, not yet handed to the socket
+  std::vector<std::byte> inflight_;  // being written
+  std::size_t open_data_ = npos;     // offset of the open data frame's header in pending_
+  std::uint64_t open_type_ = 0;
+  bool writing_ = false;
+  std::uint64_t appended_ = 0;  // bytes ever appended
+  std::uint64_t written_total_ = 0;  // bytes ever written
+  bool ended_ = false;
+  std::error_code error_;
+};
+
+}  // namespace mproc::detail

@@ -1,0 +1,227 @@
+#include "queue_client.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace mproc::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint32_t max_want = 1 << 16;
+/// A batch drained faster than this doubles the next want; slower than `slow` resets it to 1.
+constexpr auto fast = 2ms;
+constexpr auto slow = 20ms;
+/// How long a dropped handle waits for its puts to reach the owner.
+constexpr auto drop_flush_limit = 10s;
+
+}  // namespace
+
+queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome)
+    : token_(std::move(token)), conn_(std::move(conn)), maxsize_(welcome.maxsize), closed_(welcome.closed) {}
+
+void queue_client::start() {
+  std::weak_ptr<queue_client> weak = shared_from_this();
+  conn_->start(
+      [weak](const wire::header& h, std::span<const std::byte> payload) {
+        if (auto self = weak.lock()) self->on_frame(h, payload);
+      },
+      [weak](std::error_code ec) {
+        if (auto self = weak.lock()) self->on_close(ec);
+      });
+}
+
+queue_client::~queue_client() {
+  std::size_t n = 0;
+  std::vector<std::byte> unconsumed;
+  {
+    std::lock_guard lock{mutex_};
+    unconsumed = inbox_.drain(n);
+  }
+  // Records fetched for this process but never returned by get() go back to the front of the
+  // queue, so dropping a handle loses nothing.
+  if (n > 0) conn_->send(wire::kind::give_back, token_.type_id, unconsumed);
+  if (!conn_->flush(std::chrono::steady_clock::now() + drop_flush_limit) && conn_->error() != errc::end_of_stream &&
+      conn_->alive())
+    std::fprintf(stderr, "mproc: queue %llu: messages still unsent after %llds; dropping them\n",
+                 static_cast<unsigned long long>(token_.queue_id),
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(drop_flush_limit).count()));
+  conn_->close();
+}
+
+std::error_code queue_client::broken_locked() const noexcept {
+  // The owner's process ended (or closed our connection): the queue is gone for us.
+  return make_error_code(dead_reason_ == errc::bad_message || dead_reason_ == errc::wrong_type
+                             ? static_cast<errc>(dead_reason_.value())
+                             : errc::node_closed);
+}
+
+void queue_client::put(encode_fn encode, const void* value, deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (closed_) return void(ec = make_error_code(errc::closed));
+  if (dead_) return void(ec = broken_locked());
+  if (maxsize_ > 0) {
+    if (credits_ == 0 && credit_request_ == 0) {
+      credit_request_ = ++next_id_;
+      conn_->send_message(wire::kind::request, wire::request_message{credit_request_,
+                                                                     static_cast<std::uint8_t>(wire::op::credit), 1});
+    }
+    if (!changed_.wait_until(lock, until, [&] { return credits_ > 0 || closed_ || dead_; }))
+      return void(ec = make_error_code(errc::full));  // the request stays: its slot serves the next put
+    if (closed_) return void(ec = make_error_code(errc::closed));
+    if (dead_) return void(ec = broken_locked());
+    --credits_;
+  }
+  lock.unlock();
+  try {
+    conn_->send_record(token_.type_id, [&](writer& w) { encode(w, value); });
+  } catch (...) {
+    if (maxsize_ > 0) {
+      std::lock_guard relock{mutex_};
+      ++credits_;  // nothing was sent: keep the slot
+    }
+    throw;
+  }
+  ec.clear();
+}
+
+void queue_client::send_want_locked() {
+  std::uint32_t k = k_;
+  conn_->send(wire::kind::want, 0, std::as_bytes(std::span{&k, 1}));
+  want_out_ = true;
+}
+
+void queue_client::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (inbox_.empty() && !want_out_ && !final_ && !dead_) send_want_locked();
+  if (!changed_.wait_until(lock, until, [&] { return !inbox_.empty() || final_ || dead_; })) {
+    ec = make_error_code(errc::empty);  // the want stays out: what it brings waits in the inbox
+    return;
+  }
+  if (inbox_.empty()) {
+    ec = final_ ? final_ : broken_locked();
+    return;
+  }
+  ec.clear();
+  try {
+    decode(inbox_.front(), value);
+  } catch (const error& e) {
+    ec = e.code();
+  }
+  inbox_.pop();
+  if (inbox_.empty()) {
+    auto took = std::chrono::steady_clock::now() - batch_arrived_;
+    if (took < fast) k_ = std::min(k_ * 2, max_want);
+    else if (took > slow) k_ = 1;
+  }
+}
+
+std::uint64_t queue_client::call(wire::op what, std::uint64_t arg, deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (dead_) {
+    ec = broken_locked();
+    return 0;
+  }
+  std::uint64_t id = ++next_id_;
+  replies_[id];
+  conn_->send_message(wire::kind::request, wire::request_message{id, static_cast<std::uint8_t>(what), arg});
+  bool done = changed_.wait_until(lock, until, [&] { return replies_[id].done || dead_; });
+  auto r = replies_[id];
+  replies_.erase(id);
+  if (!done) {
+    ec = make_error_code(errc::timeout);
+    return 0;
+  }
+  if (!r.done) {
+    ec = broken_locked();
+    return 0;
+  }
+  ec = r.code != 0 ? make_error_code(static_cast<errc>(r.code)) : std::error_code{};
+  return r.value;
+}
+
+std::size_t queue_client::qsize(std::error_code& ec) { return call(wire::op::qsize, 0, deadline::max(), ec); }
+
+void queue_client::close(std::error_code& ec) {
+  call(wire::op::close, 0, deadline::max(), ec);
+  std::lock_guard lock{mutex_};
+  if (!ec) closed_ = true;
+}
+
+void queue_client::task_done(std::error_code& ec) { call(wire::op::task_done, 0, deadline::max(), ec); }
+
+void queue_client::join(deadline until, std::error_code& ec) {
+  // Our own puts must reach the owner before it can count them as unfinished.
+  conn_->flush(until);
+  call(wire::op::join, 0, until, ec);
+}
+
+void queue_client::on_frame(const wire::header& h, std::span<const std::byte> payload) {
+  auto k = static_cast<wire::kind>(h.kind);
+  std::unique_lock lock{mutex_};
+  switch (k) {
+    case wire::kind::batch: {
+      std::error_code ec;
+      std::size_t n = wire::record_cursor::count(payload, ec);
+      if (ec || h.type_id != token_.type_id || n == 0) break;
+      inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n);
+      want_out_ = false;
+      batch_arrived_ = std::chrono::steady_clock::now();
+      lock.unlock();
+      changed_.notify_all();
+      return;
+    }
+    case wire::kind::status: {
+      wire::status_message s;
+      try {
+        s = from_bytes<wire::status_message>(payload.data(), payload.size());
+      } catch (const error&) {
+        break;
+      }
+      final_ = make_error_code(static_cast<errc>(s.code));
+      want_out_ = false;
+      lock.unlock();
+      changed_.notify_all();
+      return;
+    }
+    case wire::kind::reply: {
+      wire::reply_message r;
+      try {
+        r = from_bytes<wire::reply_message>(payload.data(), payload.size());
+      } catch (const error&) {
+        break;
+      }
+      if (r.id == credit_request_) {
+        credit_request_ = 0;
+        if (r.code == 0) credits_ += r.value;
+        else if (r.code == static_cast<std::int32_t>(errc::closed)) closed_ = true;
+      } else if (auto it = replies_.find(r.id); it != replies_.end()) {
+        it->second = {true, r.code, r.value};
+      }
+      lock.unlock();
+      changed_.notify_all();
+      return;
+    }
+    case wire::kind::notice:
+      closed_ = true;
+      lock.unlock();
+      changed_.notify_all();
+      return;
+    default:
+      break;
+  }
+  // Anything else is a protocol violation: drop the connection rather than guess.
+  lock.unlock();
+  conn_->close();
+}
+
+void queue_client::on_close(std::error_code ec) {
+  {
+    std::lock_guard lock{mutex_};
+    dead_ = true;
+    dead_reason_ = ec;
+  }
+  changed_.notify_all();
+}
+
+}  // namespace mproc::detail

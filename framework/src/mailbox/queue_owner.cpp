@@ -1,0 +1,243 @@
+#include "queue_owner.hpp"
+
+#include <algorithm>
+
+namespace mproc::detail {
+namespace {
+
+/// Upper bound on one batch sent to a consumer.
+constexpr std::size_t max_batch_bytes = 1 << 20;
+
+template <class Message>
+bool decode_message(std::span<const std::byte> payload, Message& m) {
+  try {
+    m = from_bytes<Message>(payload.data(), payload.size());
+    return true;
+  } catch (const error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+queue_owner::queue_owner(queue_token token, std::string type_name, std::size_t maxsize)
+    : token_(std::move(token)), type_name_(std::move(type_name)), maxsize_(maxsize) {}
+
+// ---- local handles ----------------------------------------------------------------------
+
+void queue_owner::put(encode_fn encode, const void* value, deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (!changed_.wait_until(lock, until, [&] { return closed_ || has_room(); })) {
+    ec = make_error_code(errc::full);
+    return;
+  }
+  if (closed_) {
+    ec = make_error_code(errc::closed);
+    return;
+  }
+  store_.append([&](writer& w) { encode(w, value); });  // an encoding error propagates, nothing stored
+  ++unfinished_;
+  ec.clear();
+  serve(lock);
+}
+
+void queue_owner::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (!changed_.wait_until(lock, until, [&] { return closed_ || !store_.empty(); })) {
+    ec = make_error_code(errc::empty);
+    return;
+  }
+  if (store_.empty()) {
+    ec = make_error_code(errc::closed);
+    return;
+  }
+  ec.clear();
+  try {
+    decode(store_.front(), value);
+  } catch (const error& e) {
+    ec = e.code();  // the record is consumed either way: a bad one must not block the queue
+  }
+  store_.pop();
+  serve(lock);
+}
+
+std::size_t queue_owner::qsize(std::error_code& ec) {
+  std::lock_guard lock{mutex_};
+  ec.clear();
+  return store_.size();
+}
+
+void queue_owner::close(std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  ec.clear();
+  if (closed_) return;
+  closed_ = true;
+  std::uint8_t what = 1;
+  for (auto& s : sessions_) s->conn->send(wire::kind::notice, 0, std::as_bytes(std::span{&what, 1}));
+  serve(lock);
+}
+
+void queue_owner::task_done(std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (unfinished_ == 0) {
+    ec = make_error_code(errc::invalid_argument);  // Python: "task_done() called too many times"
+    return;
+  }
+  ec.clear();
+  --unfinished_;
+  serve(lock);
+}
+
+void queue_owner::join(deadline until, std::error_code& ec) {
+  std::unique_lock lock{mutex_};
+  if (!changed_.wait_until(lock, until, [&] { return unfinished_ == 0; })) ec = make_error_code(errc::timeout);
+  else ec.clear();
+}
+
+// ---- sessions ---------------------------------------------------------------------------
+
+queue_owner::session_ptr queue_owner::attach(const std::shared_ptr<connection>& conn) {
+  auto s = std::make_shared<session>();
+  s->conn = conn;
+  std::lock_guard lock{mutex_};
+  sessions_.push_back(s);
+  conn->send_message(wire::kind::welcome, wire::welcome_message{maxsize_, closed_});
+  return s;
+}
+
+void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::span<const std::byte> payload) {
+  auto k = static_cast<wire::kind>(h.kind);
+  if (k == wire::kind::data || k == wire::kind::give_back) {
+    if (h.type_id != token_.type_id) {
+      // Cannot happen through the typed API (hello checks T); a foreign or broken peer.
+      s->conn->send_message(wire::kind::refused, wire::status_message{static_cast<std::int32_t>(errc::wrong_type),
+                                                                      "data of another type on queue of " + type_name_});
+      s->conn->close();
+      return;
+    }
+    std::error_code ec;
+    std::size_t n = wire::record_cursor::count(payload, ec);
+    if (ec) {
+      s->conn->close();
+      return;
+    }
+    std::unique_lock lock{mutex_};
+    std::vector<std::byte> bytes(payload.begin(), payload.end());
+    if (k == wire::kind::data) {
+      store_.append_batch(std::move(bytes), n);
+      unfinished_ += n;
+      std::size_t used = std::min(n, s->credits);
+      s->credits -= used;
+      credits_out_ -= used;
+    } else {
+      store_.prepend_batch(std::move(bytes), n);
+    }
+    serve(lock);
+    return;
+  }
+  if (k == wire::kind::want) {
+    std::uint32_t want = 0;
+    if (payload.size() != sizeof want) return s->conn->close();
+    std::memcpy(&want, payload.data(), sizeof want);
+    std::unique_lock lock{mutex_};
+    if (s->want == 0) waiting_.push_back(s);
+    s->want = std::max<std::uint32_t>(want, 1);
+    serve(lock);
+    return;
+  }
+  if (k == wire::kind::request) {
+    wire::request_message r;
+    if (!decode_message(payload, r)) return s->conn->close();
+    return on_request(s, r);
+  }
+  s->conn->close();  // a frame only the owner sends: a confused peer
+}
+
+void queue_owner::on_request(const session_ptr& s, const wire::request_message& r) {
+  std::error_code ec;
+  switch (static_cast<wire::op>(r.what)) {
+    case wire::op::qsize: {
+      std::lock_guard lock{mutex_};
+      return reply(s, r.id, errc{}, store_.size());
+    }
+    case wire::op::close:
+      close(ec);
+      return reply(s, r.id, errc{});
+    case wire::op::task_done:
+      task_done(ec);
+      return reply(s, r.id, ec ? static_cast<errc>(ec.value()) : errc{});
+    case wire::op::join: {
+      std::unique_lock lock{mutex_};
+      s->joins.push_back(r.id);
+      return serve(lock);
+    }
+    case wire::op::credit: {
+      std::unique_lock lock{mutex_};
+      if (s->credit_requests.empty()) credit_waiting_.push_back(s);
+      s->credit_requests.push_back(r.id);
+      return serve(lock);
+    }
+    case wire::op::unfinished: {
+      std::lock_guard lock{mutex_};
+      return reply(s, r.id, errc{}, unfinished_);
+    }
+  }
+  reply(s, r.id, errc::invalid_argument);
+}
+
+void queue_owner::reply(const session_ptr& s, std::uint64_t id, errc code, std::uint64_t value) {
+  s->conn->send_message(wire::kind::reply, wire::reply_message{id, static_cast<std::int32_t>(code), value});
+}
+
+void queue_owner::on_close(const session_ptr& s) {
+  std::unique_lock lock{mutex_};
+  s->gone = true;
+  credits_out_ -= s->credits;  // slots it was granted and never used are free again
+  s->credits = 0;
+  sessions_.remove(s);
+  serve(lock);
+}
+
+void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
+  // Consumers waiting in other processes, in the order they asked.
+  while (!waiting_.empty() && (!store_.empty() || closed_)) {
+    auto s = waiting_.front().lock();
+    waiting_.pop_front();
+    if (!s || s->gone || s->want == 0) continue;
+    if (store_.empty()) {  // closed and drained
+      s->conn->send_message(wire::kind::status,
+                            wire::status_message{static_cast<std::int32_t>(errc::closed), "queue closed"});
+    } else {
+      std::vector<std::byte> payload;
+      store_.take(s->want, max_batch_bytes, payload);
+      s->conn->send(wire::kind::batch, token_.type_id, payload);
+    }
+    s->want = 0;
+  }
+  // Producers in other processes waiting for room in a bounded queue.
+  while (!credit_waiting_.empty() && (has_room() || closed_)) {
+    auto s = credit_waiting_.front().lock();
+    credit_waiting_.pop_front();
+    if (!s || s->gone || s->credit_requests.empty()) continue;
+    std::uint64_t id = s->credit_requests.front();
+    s->credit_requests.pop_front();
+    if (closed_) {
+      reply(s, id, errc::closed);
+    } else {
+      ++s->credits;
+      ++credits_out_;
+      reply(s, id, errc{}, 1);
+    }
+    if (!s->credit_requests.empty()) credit_waiting_.push_back(s);
+  }
+  if (unfinished_ == 0) {
+    for (auto& s : sessions_) {
+      for (auto id : s->joins) reply(s, id, errc{});
+      s->joins.clear();
+    }
+  }
+  lock.unlock();
+  changed_.notify_all();
+}
+
+}  // namespace mproc::detail

@@ -1,0 +1,92 @@
+#include "mproc/detail/wire.hpp"
+
+#include <cstring>
+
+#include "bootstrap.hpp"
+
+namespace mproc::detail::wire {
+
+std::error_code check(const header& h, std::uint64_t max_payload) noexcept {
+  if (h.magic != magic || h.version != version || h.kind == 0 || h.kind > static_cast<std::uint16_t>(kind::last))
+    return make_error_code(errc::bad_message);
+  if (h.length > max_payload) return make_error_code(errc::message_too_large);
+  return {};
+}
+
+std::string type_name(const std::type_info& t) { return demangle(t.name()); }
+
+void put_header(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::uint64_t length) {
+  header h{magic, version, static_cast<std::uint16_t>(k), type_id, length};
+  std::size_t at = out.size();
+  out.resize(at + sizeof h);
+  std::memcpy(out.data() + at, &h, sizeof h);
+}
+
+std::span<std::byte> frame_splitter::prepare(std::size_t min) {
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (buf_.size() - end_ < min) {
+    // Move the unconsumed tail to the front before growing: buffers stay near one frame's size.
+    if (begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < min) buf_.resize(end_ + min);
+  }
+  return {buf_.data() + end_, buf_.size() - end_};
+}
+
+bool frame_splitter::next(header& h, std::span<const std::byte>& payload, std::error_code& ec) noexcept {
+  ec.clear();
+  std::size_t have = end_ - begin_;
+  if (have < sizeof h) return false;
+  std::memcpy(&h, buf_.data() + begin_, sizeof h);
+  if ((ec = check(h, max_))) return false;
+  if (have - sizeof h < h.length) {
+    // Incomplete: make sure the next prepare() leaves room for the whole frame.
+    std::size_t need = sizeof h + static_cast<std::size_t>(h.length);
+    if (buf_.size() - begin_ < need) {
+      try {
+        std::memmove(buf_.data(), buf_.data() + begin_, have);
+        end_ = have;
+        begin_ = 0;
+        buf_.resize(need);
+      } catch (const std::bad_alloc&) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+      }
+    }
+    return false;
+  }
+  payload = {buf_.data() + begin_ + sizeof h, static_cast<std::size_t>(h.length)};
+  begin_ += sizeof h + static_cast<std::size_t>(h.length);
+  return true;
+}
+
+bool record_cursor::next(std::span<const std::byte>& record, std::error_code& ec) noexcept {
+  ec.clear();
+  if (at_ == p_.size()) return false;
+  std::uint64_t n;
+  if (p_.size() - at_ < sizeof n) {
+    ec = make_error_code(errc::bad_message);
+    return false;
+  }
+  std::memcpy(&n, p_.data() + at_, sizeof n);
+  at_ += sizeof n;
+  if (n > p_.size() - at_) {
+    ec = make_error_code(errc::bad_message);
+    return false;
+  }
+  record = p_.subspan(at_, static_cast<std::size_t>(n));
+  at_ += static_cast<std::size_t>(n);
+  return true;
+}
+
+std::size_t record_cursor::count(std::span<const std::byte> payload, std::error_code& ec) noexcept {
+  record_cursor c{payload};
+  std::span<const std::byte> r;
+  std::size_t n = 0;
+  while (c.next(r, ec)) ++n;
+  return ec ? 0 : n;
+}
+
+}  // namespace mproc::detail::wire
