@@ -1,5 +1,6 @@
 // mproc_bench: process start+join cost and idle memory, each beside its baselines measured in
-// the same run, round by round (DESIGN.md sections 5 and 7).
+// the same run, round by round (DESIGN.md sections 5 and 7); then the queue figures
+// (queue_bench.hpp).
 //
 //   mproc_bench [--quick] [--out FILE] [--no-python]
 //
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "queue_bench.hpp"
 
 extern char** environ;
 
@@ -210,6 +212,7 @@ int run(const options& opt, int argc, char** argv) {
     add(r, "KiB");
 
   const std::string self = "/proc/self/exe";
+  std::vector<bench::figure> queue_out;
   {
     // Baselines run while this node exists (its I/O thread sleeps meanwhile), so each round
     // measures every figure under the same conditions.
@@ -247,6 +250,9 @@ int run(const options& opt, int argc, char** argv) {
       s["rss.forkserver_kib"].samples.push_back(kib[1]);
       s["rss.idle_child_kib"].samples.push_back(kib[2]);
     }
+    std::optional<std::filesystem::path> py_dir;
+    if (py) py_dir = py->dir;
+    queue_out = bench::queue_figures(node, opt.quick, py_dir);
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
@@ -273,6 +279,7 @@ int run(const options& opt, int argc, char** argv) {
                              "python.parent_kib", "python.forkserver_kib"})
       out.push_back(fig(name));
 
+  out.insert(out.end(), queue_out.begin(), queue_out.end());
   bench::print_table(stdout, out);
   std::ofstream file{opt.out};
   bench::write_json(file, out);

@@ -18,8 +18,11 @@ connection::~connection() {
 }
 
 void connection::start(frame_handler on_frame, close_handler on_close) {
-  on_frame_ = std::move(on_frame);
-  on_close_ = std::move(on_close);
+  {
+    std::lock_guard lock{dispatch_};
+    on_frame_ = std::move(on_frame);
+    on_close_ = std::move(on_close);
+  }
   asio::post(io_, [self = shared_from_this()] { self->read_some(); });
 }
 
@@ -83,8 +86,11 @@ void connection::read_some() {
                             std::span<const std::byte> payload;
                             std::error_code fec;
                             while (self->splitter_.next(h, payload, fec)) {
-                              if (self->on_frame_) self->on_frame_(h, payload);
-                              if (self->error() || !self->alive()) return;
+                              {
+                                std::lock_guard lock{self->dispatch_};
+                                if (self->on_frame_) self->on_frame_(h, payload);
+                              }
+                              if (!self->alive()) return;
                             }
                             if (fec) return self->finish(fec);
                             self->read_some();
@@ -92,20 +98,26 @@ void connection::read_some() {
 }
 
 void connection::finish(std::error_code ec) {
-  close_handler handler;
   {
     std::lock_guard lock{mutex_};
     if (ended_) return;
     ended_ = true;
     error_ = ec ? ec : make_error_code(errc::end_of_stream);
     writing_ = false;
-    handler = std::move(on_close_);
-    on_frame_ = nullptr;
   }
   written_.notify_all();
   boost::system::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-  if (handler) handler(ec);
+  std::lock_guard lock{dispatch_};
+  if (on_close_) on_close_(ec);
+  on_frame_ = nullptr;  // the handlers may hold the connection: break that cycle
+  on_close_ = nullptr;
+}
+
+void connection::stop_handlers() noexcept {
+  std::lock_guard lock{dispatch_};
+  on_frame_ = nullptr;
+  on_close_ = nullptr;
 }
 
 bool connection::flush(deadline until) {

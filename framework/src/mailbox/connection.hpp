@@ -10,7 +10,8 @@
 // handler, in order. A bad frame, EOF or an error ends the connection: the close handler runs
 // once, on the I/O thread, with the reason (clear for a clean EOF).
 //
-// Thread safety: send*, flush and close from any thread; handlers run on the I/O thread.
+// Thread safety: send*, flush, close and stop_handlers from any thread; handlers run on the
+// I/O thread, one at a time.
 // Destructor: closes the socket; unsent bytes are dropped (call flush first).
 #pragma once
 
@@ -74,6 +75,9 @@ class connection : public std::enable_shared_from_this<connection> {
   bool flush(deadline until);
   /// Shuts the socket down (both directions); the close handler runs soon after.
   void close() noexcept;
+  /// After this returns no handler runs any more, nor is one running (so an object the
+  /// handlers point to may be destroyed). Must not be called from a handler.
+  void stop_handlers() noexcept;
   /// The error that ended the connection, if it has ended.
   std::error_code error() const;
   bool alive() const;
@@ -89,8 +93,9 @@ class connection : public std::enable_shared_from_this<connection> {
   boost::asio::io_context& io_;
   boost::asio::local::stream_protocol::socket socket_;
   wire::frame_splitter splitter_;
-  frame_handler on_frame_;
-  close_handler on_close_;
+  std::mutex dispatch_;  // held while a handler runs
+  frame_handler on_frame_;   // guarded by dispatch_
+  close_handler on_close_;   // guarded by dispatch_
 
   mutable std::mutex mutex_;
   std::condition_variable written_;

@@ -21,14 +21,10 @@ queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, 
     : token_(std::move(token)), conn_(std::move(conn)), maxsize_(welcome.maxsize), closed_(welcome.closed) {}
 
 void queue_client::start() {
-  std::weak_ptr<queue_client> weak = shared_from_this();
-  conn_->start(
-      [weak](const wire::header& h, std::span<const std::byte> payload) {
-        if (auto self = weak.lock()) self->on_frame(h, payload);
-      },
-      [weak](std::error_code ec) {
-        if (auto self = weak.lock()) self->on_close(ec);
-      });
+  // Plain `this`: the destructor needs replies (its flush) while it runs, and it stops the
+  // handlers before the object goes.
+  conn_->start([this](const wire::header& h, std::span<const std::byte> payload) { on_frame(h, payload); },
+               [this](std::error_code ec) { on_close(ec); });
 }
 
 queue_client::~queue_client() {
@@ -41,11 +37,11 @@ queue_client::~queue_client() {
   // Records fetched for this process but never returned by get() go back to the front of the
   // queue, so dropping a handle loses nothing.
   if (n > 0) conn_->send(wire::kind::give_back, token_.type_id, unconsumed);
-  if (!conn_->flush(std::chrono::steady_clock::now() + drop_flush_limit) && conn_->error() != errc::end_of_stream &&
-      conn_->alive())
+  if (!flush(std::chrono::steady_clock::now() + drop_flush_limit))
     std::fprintf(stderr, "mproc: queue %llu: messages still unsent after %llds; dropping them\n",
                  static_cast<unsigned long long>(token_.queue_id),
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(drop_flush_limit).count()));
+  conn_->stop_handlers();
   conn_->close();
 }
 
@@ -140,6 +136,13 @@ std::uint64_t queue_client::call(wire::op what, std::uint64_t arg, deadline unti
   return r.value;
 }
 
+bool queue_client::flush(deadline until) {
+  std::error_code ec;
+  call(wire::op::sync, 0, until, ec);
+  // A queue whose owner is gone has nobody to deliver to: that is not a failed flush.
+  return ec != errc::timeout;
+}
+
 std::size_t queue_client::qsize(std::error_code& ec) { return call(wire::op::qsize, 0, deadline::max(), ec); }
 
 void queue_client::close(std::error_code& ec) {
@@ -151,8 +154,7 @@ void queue_client::close(std::error_code& ec) {
 void queue_client::task_done(std::error_code& ec) { call(wire::op::task_done, 0, deadline::max(), ec); }
 
 void queue_client::join(deadline until, std::error_code& ec) {
-  // Our own puts must reach the owner before it can count them as unfinished.
-  conn_->flush(until);
+  // Our own earlier puts precede the request on the connection, so the owner counts them.
   call(wire::op::join, 0, until, ec);
 }
 

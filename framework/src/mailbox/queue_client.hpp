@@ -24,7 +24,7 @@
 
 namespace mproc::detail {
 
-class queue_client final : public queue_core, public std::enable_shared_from_this<queue_client> {
+class queue_client final : public queue_core {
  public:
   queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome);
   ~queue_client() override;
@@ -39,8 +39,11 @@ class queue_client final : public queue_core, public std::enable_shared_from_thi
   void close(std::error_code& ec) override;
   void task_done(std::error_code& ec) override;
   void join(deadline until, std::error_code& ec) override;
-  bool flush(deadline until) override { return conn_->flush(until); }
+  /// A round trip: the owner answers after it has stored every earlier put of this process.
+  bool flush(deadline until) override;
   const queue_token& token() const noexcept override { return token_; }
+  /// Ends the connection (runtime shutdown).
+  void disconnect() noexcept { conn_->close(); }
 
  private:
   struct pending_reply {

@@ -177,6 +177,8 @@ void queue_owner::on_request(const session_ptr& s, const wire::request_message& 
       s->credit_requests.push_back(r.id);
       return serve(lock);
     }
+    case wire::op::sync:
+      return reply(s, r.id, errc{});
     case wire::op::unfinished: {
       std::lock_guard lock{mutex_};
       return reply(s, r.id, errc{}, unfinished_);

@@ -236,22 +236,39 @@ unique_fd mailbox_runtime::connect_to(const std::string& path, std::error_code& 
 
 std::shared_ptr<queue_core> mailbox_runtime::open_queue(const queue_token& token, const std::type_info& type,
                                                         std::error_code& ec) {
-  std::lock_guard lock{mutex_};
-  if (stopped_) return ec = make_error_code(errc::node_closed), nullptr;
-  if (!path_.empty() && token.path == path_) {  // one of ours
-    auto it = owned_.find(token.queue_id);
-    if (it == owned_.end()) return ec = make_error_code(errc::closed), nullptr;
-    if (it->second->token().type_id != token.type_id) return ec = make_error_code(errc::wrong_type), nullptr;
-    ec.clear();
-    return it->second;
-  }
   auto key = std::make_pair(token.path, token.queue_id);
-  if (auto it = clients_.find(key); it != clients_.end()) {
-    if (auto c = it->second.lock()) {
+  {
+    std::lock_guard lock{mutex_};
+    if (stopped_) return ec = make_error_code(errc::node_closed), nullptr;
+    if (!path_.empty() && token.path == path_) {  // one of ours
+      auto it = owned_.find(token.queue_id);
+      if (it == owned_.end()) return ec = make_error_code(errc::closed), nullptr;
+      if (it->second->token().type_id != token.type_id) return ec = make_error_code(errc::wrong_type), nullptr;
       ec.clear();
-      return c;
+      return it->second;
+    }
+    if (auto it = clients_.find(key); it != clients_.end()) {
+      if (auto c = it->second.lock()) {
+        ec.clear();
+        return c;
+      }
     }
   }
+  // Connect and shake hands without the lock: the owner may at this moment be opening one of
+  // our queues, and our I/O thread needs the lock to answer it.
+  auto client = connect_client(token, type, ec);
+  if (ec) return nullptr;
+  std::lock_guard lock{mutex_};
+  if (stopped_) return ec = make_error_code(errc::node_closed), nullptr;
+  if (auto it = clients_.find(key); it != clients_.end()) {
+    if (auto c = it->second.lock()) return c;  // another thread was faster; ours closes
+  }
+  clients_[key] = client;
+  return client;
+}
+
+std::shared_ptr<queue_client> mailbox_runtime::connect_client(const queue_token& token, const std::type_info& type,
+                                                              std::error_code& ec) {
   unique_fd fd = connect_to(token.path, ec);
   if (ec) return nullptr;
   // Handshake on the blocking socket, bounded in time, before the I/O thread takes over.
@@ -275,11 +292,9 @@ std::shared_ptr<queue_core> mailbox_runtime::open_queue(const queue_token& token
     auto welcome = from_bytes<wire::welcome_message>(payload.data(), payload.size());
     timeval none{0, 0};
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    start_thread();
-    auto conn = std::make_shared<connection>(io_, std::move(fd));
+    auto conn = std::make_shared<connection>(io(), std::move(fd));
     auto client = std::make_shared<queue_client>(token, conn, welcome);
     client->start();
-    clients_[key] = client;
     ec.clear();
     return client;
   } catch (const error& e) {
@@ -317,16 +332,22 @@ void mailbox_runtime::flush_all(deadline until) noexcept {
 void mailbox_runtime::shutdown() noexcept {
   std::map<std::uint64_t, std::shared_ptr<queue_owner>> owned;
   std::vector<std::weak_ptr<connection>> accepted;
+  std::vector<std::shared_ptr<queue_client>> clients;
+  flush_all(std::chrono::steady_clock::now() + 10s);
   {
     std::lock_guard lock{mutex_};
     if (stopped_) return;
     stopped_ = true;
     owned.swap(owned_);
     accepted.swap(accepted_);
+    for (auto& [key, weak] : clients_)
+      if (auto c = weak.lock()) clients.push_back(std::move(c));
+    reopened_.clear();
   }
-  flush_all(std::chrono::steady_clock::now() + 10s);
+  // Every connection ends (handles still around then report errc::node_closed).
   for (auto& c : accepted)
     if (auto conn = c.lock()) conn->close();
+  for (auto& c : clients) c->disconnect();
   if (running_) {
     // Closes were posted before this, so they run first.
     asio::post(io_, [this] {
@@ -351,6 +372,13 @@ std::shared_ptr<queue_core> open_queue(const queue_token& token, const std::type
 
 void flush_mailboxes(deadline until) noexcept { mailbox_runtime::instance().flush_all(until); }
 
-void shutdown_mailboxes() noexcept { mailbox_runtime::instance().shutdown(); }
+void shutdown_mailboxes() noexcept {
+  mailbox_runtime::instance().shutdown();
+  // A later node in this process starts with a fresh runtime. The stopped one is kept (not
+  // freed): handles that outlive their node still point into it and report node_closed.
+  runtime_slot* s = slot;
+  std::lock_guard lock{s->mutex};
+  s->runtime = nullptr;
+}
 
 }  // namespace mproc::detail

@@ -179,7 +179,8 @@ void inspect(F& f, status_message& x) {
   f(x.code, x.text);
 }
 
-enum class op : std::uint8_t { qsize = 1, close, task_done, join, credit, unfinished };
+/// sync: answered after every frame sent before it was handled (a delivery barrier).
+enum class op : std::uint8_t { qsize = 1, close, task_done, join, credit, unfinished, sync };
 
 struct request_message {
   std::uint64_t id = 0;
