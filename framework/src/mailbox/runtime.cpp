@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 #include "../node_impl.hpp"
 #include "mproc/node.hpp"
@@ -35,12 +37,41 @@ struct runtime_slot {
 runtime_slot* slot = new runtime_slot;  // NOLINT: intentionally leaked
 std::atomic<std::uint64_t> generation{0};
 
+// Runtimes of nodes that ended: kept reachable (handles may outlive their node and still
+// point into them), never used again.
+std::vector<mailbox_runtime*>* retired = new std::vector<mailbox_runtime*>;  // NOLINT: see above
+
+// Around fork() the I/O thread is parked inside a handler of ours, so it holds no lock at the
+// moment of the fork: not ours, not Asio's, not the allocator's (ASan's allocator of g++ 12
+// has no fork handlers, and a child that inherited its lock hung).
+struct fork_gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool parked = false;
+  bool release = false;
+};
+fork_gate gate;
+
+void before_fork() {
+  runtime_slot* s = slot;
+  std::unique_lock slot_lock{s->mutex};
+  if (s->runtime != nullptr) s->runtime->park_for_fork();
+}
+
+void after_fork_in_parent() {
+  std::lock_guard lock{gate.mutex};
+  gate.release = true;
+  gate.changed.notify_all();
+}
+
 void after_fork_in_child() {
+  new (&gate) fork_gate;  // the parent's gate state means nothing here
   slot = new runtime_slot;  // NOLINT: see above
   generation.fetch_add(1);
 }
 
-[[maybe_unused]] const int atfork_registered = ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
+[[maybe_unused]] const int atfork_registered =
+    ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
 
 sockaddr_un address_of(const std::string& path, std::error_code& ec) {
   sockaddr_un addr{};
@@ -79,6 +110,28 @@ bool read_one_frame(int fd, wire::header& h, std::vector<std::byte>& payload, st
 }
 
 }  // namespace
+
+void mailbox_runtime::park_for_fork() noexcept {
+  {
+    std::lock_guard lock{mutex_};
+    if (!running_ || stopped_ || std::this_thread::get_id() == thread_.get_id()) return;
+  }
+  {
+    std::lock_guard lock{gate.mutex};
+    gate.parked = false;
+    gate.release = false;
+  }
+  asio::post(io_, [] {
+    std::unique_lock lock{gate.mutex};
+    gate.parked = true;
+    gate.changed.notify_all();
+    // Bounded: a fork that never returns to the parent must not freeze us for good.
+    gate.changed.wait_for(lock, 5s, [] { return gate.release; });
+    gate.parked = false;
+  });
+  std::unique_lock lock{gate.mutex};
+  gate.changed.wait_for(lock, 1s, [] { return gate.parked; });
+}
 
 std::uint64_t fork_generation() noexcept { return generation.load(std::memory_order_relaxed); }
 
@@ -378,6 +431,7 @@ void shutdown_mailboxes() noexcept {
   // freed): handles that outlive their node still point into it and report node_closed.
   runtime_slot* s = slot;
   std::lock_guard lock{s->mutex};
+  if (s->runtime != nullptr) retired->push_back(s->runtime);
   s->runtime = nullptr;
 }
 

@@ -46,6 +46,9 @@ class mailbox_runtime {
   /// Ends every connection and stops the I/O thread (node shutdown).
   void shutdown() noexcept;
 
+  /// Before fork(): parks the I/O thread in a handler until the fork is done (pthread_atfork).
+  void park_for_fork() noexcept;
+
   /// Connects to a mailbox listener, checking that it belongs to our user.
   static unique_fd connect_to(const std::string& path, std::error_code& ec);
 
