@@ -27,9 +27,7 @@ using namespace std::chrono_literals;
 
 constexpr auto handshake_limit = 10s;
 
-// The runtime of this process. After fork() the child starts over with a new slot: the old
-// one's mutex may be held by a thread that does not exist in the child, so it is never used
-// (nor freed) again.
+// The runtime of this process. After fork() the child starts over (see after_fork_in_child).
 struct runtime_slot {
   std::mutex mutex;
   mailbox_runtime* runtime = nullptr;
@@ -66,7 +64,12 @@ void after_fork_in_parent() {
 
 void after_fork_in_child() {
   new (&gate) fork_gate;  // the parent's gate state means nothing here
-  slot = new runtime_slot;  // NOLINT: see above
+  // The parent's runtime is retired (kept reachable, never touched); the slot starts over
+  // with a fresh mutex (the old one may be held by a thread that does not exist here).
+  runtime_slot* s = slot;
+  if (s->runtime != nullptr) retired->push_back(s->runtime);
+  new (&s->mutex) std::mutex;
+  s->runtime = nullptr;
   generation.fetch_add(1);
 }
 
