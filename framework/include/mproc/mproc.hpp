@@ -5,6 +5,7 @@
 #include "mproc/entry.hpp"
 #include "mproc/error.hpp"
 #include "mproc/node.hpp"
+#include "mproc/pipe.hpp"
 #include "mproc/process.hpp"
 #include "mproc/queue.hpp"
 #include "mproc/serialization.hpp"

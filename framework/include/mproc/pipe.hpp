@@ -1,0 +1,211 @@
+// mproc/pipe.hpp — the two ends of a typed connection between two processes
+// (multiprocessing.Pipe).
+//
+//   auto [a, b] = mproc::make_pipe<std::string>();          // duplex: both ends send and recv
+//   auto [r, w] = mproc::make_simplex_pipe<int>();          // r only receives, w only sends
+//   w.send(42);  r.recv();                                  // r.send(1) does not compile
+//
+// A pipe is a connected Unix stream socket pair. Each message is one frame (type id, length,
+// value) written with one syscall, so a round trip costs little more than two raw socket
+// writes. Closing an end — close(), or the last handle of it in every process going away —
+// makes the peer's recv report errc::end_of_stream once it has received everything sent before.
+//
+// Handing an end to another process: with start_method::fork, capture it in the callable (the
+// child inherits the descriptor). fork copies every descriptor, so, as with Python's Pipe, the
+// child should close() the end it does not use, and the parent the child's end: the peer sees
+// end_of_stream only when every copy of an end is closed. Passing ends as arguments of registered functions (forkserver,
+// spawn) comes with descriptor passing; until then such a function does not compile.
+//
+// Errors: throwing forms (mproc::error) and std::error_code forms. recv on a message of another
+// type: errc::wrong_type (the message is consumed). Garbage: errc::bad_message.
+// Thread safety: any number of threads may send and receive on one end; sends never interleave.
+// close() from another thread makes blocked calls fail with errc::closed within 100 ms.
+// Destructor: releases the handle; the descriptor closes with the last copy in this process.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "mproc/detail/pipe_core.hpp"
+#include "mproc/detail/wire.hpp"
+#include "mproc/error.hpp"
+#include "mproc/serialization.hpp"
+
+namespace mproc {
+
+namespace detail {
+struct raw_bytes_tag {};  // the type id of send_bytes messages
+inline deadline pipe_deadline(std::chrono::steady_clock::duration d) {
+  auto now = std::chrono::steady_clock::now();
+  return d >= deadline::max() - now ? deadline::max() : now + d;
+}
+}  // namespace detail
+
+template <class T, bool CanRead, bool CanWrite>
+class basic_pipe_end {
+  static_assert(serializable<T>, "mproc::pipe<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
+  template <class U>
+  friend std::pair<basic_pipe_end<U, true, true>, basic_pipe_end<U, true, true>> make_pipe();
+  template <class U>
+  friend std::pair<basic_pipe_end<U, true, false>, basic_pipe_end<U, false, true>> make_simplex_pipe();
+
+ public:
+  using value_type = T;
+  using duration = std::chrono::steady_clock::duration;
+
+  /// An empty end; every call fails with errc::invalid_argument.
+  basic_pipe_end() = default;
+  bool valid() const noexcept { return core_ != nullptr; }
+
+  // ---- sending ----
+  void send(const T& value)
+    requires CanWrite
+  {
+    std::error_code ec;
+    send(value, ec);
+    throw_if(ec, "mproc::pipe::send");
+  }
+  void send(const T& value, std::error_code& ec)
+    requires CanWrite
+  {
+    if (!check(ec)) return;
+    core_->send(detail::wire::type_id<T>(), [&](writer& w) { mproc::encode(w, value); }, ec);
+  }
+  /// Raw bytes (Connection.send_bytes); the peer takes them with recv_bytes().
+  void send_bytes(std::span<const std::byte> bytes)
+    requires CanWrite
+  {
+    std::error_code ec;
+    send_bytes(bytes, ec);
+    throw_if(ec, "mproc::pipe::send_bytes");
+  }
+  void send_bytes(std::span<const std::byte> bytes, std::error_code& ec)
+    requires CanWrite
+  {
+    if (!check(ec)) return;
+    core_->send(detail::wire::type_id<detail::raw_bytes_tag>(), [&](writer& w) { w.raw(bytes.data(), bytes.size()); },
+                ec);
+  }
+
+  // ---- receiving ----
+  /// The next message; throws errc::end_of_stream once the peer closed and all was received.
+  T recv()
+    requires CanRead
+  {
+    std::error_code ec;
+    auto v = receive(detail::deadline::max(), ec);
+    throw_if(ec, "mproc::pipe::recv");
+    return std::move(*v);
+  }
+  std::optional<T> recv(std::error_code& ec)
+    requires CanRead
+  {
+    return receive(detail::deadline::max(), ec);
+  }
+  /// The next message if one comes within `timeout`; nullopt otherwise. Other errors throw.
+  std::optional<T> recv_for(duration timeout)
+    requires CanRead
+  {
+    std::error_code ec;
+    auto v = receive(detail::pipe_deadline(timeout), ec);
+    if (ec == errc::empty) return std::nullopt;
+    throw_if(ec, "mproc::pipe::recv_for");
+    return v;
+  }
+  /// The next message's bytes, whatever was sent (send_bytes, or send's encoding).
+  std::vector<std::byte> recv_bytes()
+    requires CanRead
+  {
+    std::error_code ec;
+    auto b = recv_bytes(ec);
+    throw_if(ec, "mproc::pipe::recv_bytes");
+    return b;
+  }
+  std::vector<std::byte> recv_bytes(std::error_code& ec)
+    requires CanRead
+  {
+    std::uint64_t type = 0;
+    std::vector<std::byte> record;
+    if (check(ec)) core_->receive(type, record, detail::deadline::max(), ec);
+    return record;
+  }
+  /// True when recv would not wait (a message, or the end of the stream, is there);
+  /// waits at most `timeout` for that.
+  bool poll(duration timeout = duration::zero())
+    requires CanRead
+  {
+    std::error_code ec;
+    bool ready = check(ec) && core_->poll(detail::pipe_deadline(timeout), ec);
+    throw_if(ec, "mproc::pipe::poll");
+    return ready;
+  }
+
+  /// Closes this end in this process (every copy of the handle here).
+  void close() {
+    if (core_) core_->close();
+  }
+  /// The socket, for waiting on several things at once; -1 when closed or empty.
+  int native_handle() const noexcept { return core_ ? core_->native_handle() : -1; }
+
+ private:
+  explicit basic_pipe_end(std::shared_ptr<detail::pipe_core> core) : core_(std::move(core)) {}
+  bool check(std::error_code& ec) const {
+    if (core_) return ec.clear(), true;
+    ec = make_error_code(errc::invalid_argument);
+    return false;
+  }
+  std::optional<T> receive(detail::deadline until, std::error_code& ec) {
+    std::uint64_t type = 0;
+    std::vector<std::byte> record;
+    if (!check(ec) || !core_->receive(type, record, until, ec)) return std::nullopt;
+    if (type != detail::wire::type_id<T>()) {
+      ec = make_error_code(errc::wrong_type);
+      return std::nullopt;
+    }
+    try {
+      T value{};
+      detail::wire::decode_record(record, value);
+      return value;
+    } catch (const error& e) {
+      ec = e.code();
+      return std::nullopt;
+    }
+  }
+
+  std::shared_ptr<detail::pipe_core> core_;
+};
+
+/// A duplex end: sends and receives.
+template <class T>
+using pipe = basic_pipe_end<T, true, true>;
+/// The receiving end of a simplex pipe.
+template <class T>
+using pipe_reader = basic_pipe_end<T, true, false>;
+/// The sending end of a simplex pipe.
+template <class T>
+using pipe_writer = basic_pipe_end<T, false, true>;
+
+/// Pipe(duplex=True): two ends that both send and receive.
+template <class T>
+std::pair<pipe<T>, pipe<T>> make_pipe() {
+  std::error_code ec;
+  auto [a, b] = detail::pipe_core::make_pair(ec);
+  throw_if(ec, "mproc::make_pipe");
+  return {pipe<T>{std::move(a)}, pipe<T>{std::move(b)}};
+}
+
+/// Pipe(duplex=False): a reader end and a writer end.
+template <class T>
+std::pair<pipe_reader<T>, pipe_writer<T>> make_simplex_pipe() {
+  std::error_code ec;
+  auto [a, b] = detail::pipe_core::make_pair(ec);
+  throw_if(ec, "mproc::make_simplex_pipe");
+  return {pipe_reader<T>{std::move(a)}, pipe_writer<T>{std::move(b)}};
+}
+
+}  // namespace mproc
