@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache libcaf-dev libboost-dev libboost-system-dev
           libboost-filesystem-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-          python3 procps)
+          python3 procps clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite: a release build with warnings as errors, then the same
-# suite under ASan+UBSan, then a quick benchmark run that proves the benchmarks still work.
+# suite under ASan+UBSan, then a brief libFuzzer run of the frame decoder, then a quick benchmark
+# run that proves the benchmarks still work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cmake/deps.sh
@@ -21,6 +22,15 @@ cmake --build build/ci-asan
 stage "asan+ubsan tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/ci-asan --output-on-failure -j "$jobs" --timeout 300 -LE package
+
+stage "fuzz: frame decoder, briefly (clang libFuzzer, ASan+UBSan)"
+cmake -S . -B build/ci-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMPROC_FUZZ=ON >/dev/null
+cmake --build build/ci-fuzz --target frame_fuzz
+mkdir -p build/ci-fuzz/corpus
+cp tests/fuzz/corpus/* build/ci-fuzz/corpus/
+build/ci-fuzz/tests/fuzz/frame_fuzz -max_total_time="${MPROC_FUZZ_SECONDS:-20}" -print_final_stats=1 \
+  build/ci-fuzz/corpus 2>&1 | tail -n 3
 
 if [ -x tests/bench/run ]; then
   stage "benchmarks (quick)"
