@@ -10,3 +10,4 @@
 #include "mproc/queue.hpp"
 #include "mproc/serialization.hpp"
 #include "mproc/start_method.hpp"
+#include "mproc/wait.hpp"

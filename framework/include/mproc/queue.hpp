@@ -61,8 +61,11 @@ inline deadline deadline_after(std::chrono::steady_clock::duration d) {
 
 }  // namespace detail
 
+class waitable;
+
 template <class T>
 class queue {
+  friend class waitable;
   static_assert(serializable<T>, "mproc::queue<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
 
  public:

@@ -105,11 +105,23 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = e.code();
   }
   inbox_.pop();
+  ready_.update(ready_locked());
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;
     if (took < fast) k_ = std::min(k_ * 2, max_want);
     else if (took > slow) k_ = 1;
   }
+}
+
+int queue_client::watch(std::error_code& ec) {
+  std::lock_guard lock{mutex_};
+  if (inbox_.empty() && !want_out_ && !final_ && !dead_) send_want_locked();
+  return ready_.watch(ready_locked(), ec);
+}
+
+void queue_client::unwatch() noexcept {
+  std::lock_guard lock{mutex_};
+  ready_.unwatch();
 }
 
 std::uint64_t queue_client::call(wire::op what, std::uint64_t arg, deadline until, std::error_code& ec) {
@@ -169,6 +181,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n);
       want_out_ = false;
       batch_arrived_ = std::chrono::steady_clock::now();
+      ready_.update(true);
       lock.unlock();
       changed_.notify_all();
       return;
@@ -182,6 +195,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       }
       final_ = make_error_code(static_cast<errc>(s.code));
       want_out_ = false;
+      ready_.update(true);
       lock.unlock();
       changed_.notify_all();
       return;
@@ -222,6 +236,7 @@ void queue_client::on_close(std::error_code ec) {
     std::lock_guard lock{mutex_};
     dead_ = true;
     dead_reason_ = ec;
+    ready_.update(true);
   }
   changed_.notify_all();
 }

@@ -20,6 +20,7 @@
 
 #include "connection.hpp"
 #include "mproc/detail/queue_core.hpp"
+#include "ready_signal.hpp"
 #include "record_store.hpp"
 
 namespace mproc::detail {
@@ -42,6 +43,8 @@ class queue_client final : public queue_core {
   /// A round trip: the owner answers after it has stored every earlier put of this process.
   bool flush(deadline until) override;
   const queue_token& token() const noexcept override { return token_; }
+  int watch(std::error_code& ec) override;
+  void unwatch() noexcept override;
   /// Ends the connection (runtime shutdown).
   void disconnect() noexcept { conn_->close(); }
 
@@ -58,6 +61,7 @@ class queue_client final : public queue_core {
   /// The error for a dead connection.
   std::error_code broken_locked() const noexcept;
   void send_want_locked();
+  bool ready_locked() const noexcept { return !inbox_.empty() || final_ || dead_; }
 
   const queue_token token_;
   const std::shared_ptr<connection> conn_;
@@ -77,6 +81,7 @@ class queue_client final : public queue_core {
   std::uint64_t credit_request_ = 0;  // id of the outstanding slot request, 0 if none
   std::uint64_t next_id_ = 0;
   std::map<std::uint64_t, pending_reply> replies_;
+  ready_signal ready_;
 };
 
 }  // namespace mproc::detail

@@ -94,6 +94,16 @@ void queue_owner::join(deadline until, std::error_code& ec) {
   else ec.clear();
 }
 
+int queue_owner::watch(std::error_code& ec) {
+  std::lock_guard lock{mutex_};
+  return ready_.watch(!store_.empty() || closed_, ec);
+}
+
+void queue_owner::unwatch() noexcept {
+  std::lock_guard lock{mutex_};
+  ready_.unwatch();
+}
+
 // ---- sessions ---------------------------------------------------------------------------
 
 queue_owner::session_ptr queue_owner::attach(const std::shared_ptr<connection>& conn) {
@@ -232,6 +242,7 @@ void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
     }
     if (!s->credit_requests.empty()) credit_waiting_.push_back(s);
   }
+  ready_.update(!store_.empty() || closed_);
   if (unfinished_ == 0) {
     for (auto& s : sessions_) {
       for (auto id : s->joins) reply(s, id, errc{});

@@ -17,6 +17,7 @@
 
 #include "connection.hpp"
 #include "mproc/detail/queue_core.hpp"
+#include "ready_signal.hpp"
 #include "record_store.hpp"
 
 namespace mproc::detail {
@@ -35,6 +36,8 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   bool flush(deadline) override { return true; }
   const queue_token& token() const noexcept override { return token_; }
   const std::string& type_name() const noexcept { return type_name_; }
+  int watch(std::error_code& ec) override;
+  void unwatch() noexcept override;
 
   struct session;
   using session_ptr = std::shared_ptr<session>;
@@ -70,6 +73,7 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   std::size_t credits_out_ = 0;  // slots granted to remote producers, not yet used
   std::uint64_t unfinished_ = 0;  // put minus task_done
   bool closed_ = false;
+  ready_signal ready_;  // readable while a local get would not block
   std::list<session_ptr> sessions_;
   std::deque<std::weak_ptr<session>> waiting_;  // sessions with a pending want, FIFO
   std::deque<std::weak_ptr<session>> credit_waiting_;  // sessions waiting for a slot, FIFO

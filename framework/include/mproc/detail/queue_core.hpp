@@ -51,6 +51,11 @@ class queue_core {
   /// Waits until this process's puts have reached the owner (true), or the deadline.
   virtual bool flush(deadline until) = 0;
   virtual const queue_token& token() const noexcept = 0;
+  /// For mproc::wait: an fd that is readable while get() would not block (a message, or a
+  /// final error such as closed); valid until the matching unwatch(). A consumer in another
+  /// process first asks the owner for data, so the fd can become readable at all.
+  virtual int watch(std::error_code& ec) = 0;
+  virtual void unwatch() noexcept = 0;
 };
 
 /// Creates a queue owned by the calling process (which needs an mproc::node).

@@ -1,0 +1,88 @@
+// mproc/wait.hpp — wait for the first of several queues, pipe ends and processes
+// (multiprocessing.connection.wait).
+//
+//   auto ready = mproc::wait({results, control_pipe, worker}, 500ms);
+//   for (std::size_t i : ready) ...               // indices into the list; empty on timeout
+//
+// Ready means: a queue's get() or a pipe's recv() would not block (a message is there, or a
+// final error such as closed / end_of_stream), a process has exited. Readiness can be taken
+// away by another consumer before you act on it, as with any readiness API: follow a wait with
+// try_get()/recv_for() rather than get()/recv() when other consumers exist.
+//
+// A queue owned by another process asks its owner for data while it is waited on; whatever
+// arrives waits in this process for its next get() (and goes back to the queue if the handle is
+// dropped first).
+//
+// Thread safety: any thread; the objects may be used by other threads meanwhile.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "mproc/pipe.hpp"
+#include "mproc/process.hpp"
+#include "mproc/queue.hpp"
+
+namespace mproc {
+
+/// A process-wide fd that is always readable (internal).
+int waitable_ready_fd(std::error_code& ec);
+
+/// A reference to something mproc::wait can wait for. It must outlive the wait call.
+class waitable {
+ public:
+  template <class T>
+  waitable(queue<T>& q)  // NOLINT: implicit, so a braced list of objects works
+      : watch_([&q](std::error_code& ec) -> int {
+          auto* c = q.core(ec);
+          return c != nullptr ? c->watch(ec) : -1;
+        }),
+        unwatch_([&q] {
+          std::error_code ec;
+          if (auto* c = q.core(ec)) c->unwatch();
+        }) {}
+
+  template <class T, bool CanWrite>
+  waitable(basic_pipe_end<T, true, CanWrite>& p)  // NOLINT: implicit, as above
+      : watch_([&p](std::error_code& ec) -> int {
+          // A message already buffered in this process counts as ready: report a fd that is.
+          if (p.poll()) return ready_fd(ec);
+          ec.clear();
+          return p.native_handle() >= 0 ? p.native_handle() : ready_fd(ec);
+        }) {}
+
+  waitable(process& p);  // NOLINT: implicit, as above
+
+  waitable(waitable&&) noexcept = default;
+  waitable(const waitable&) = default;
+  ~waitable();
+
+ private:
+  friend std::vector<std::size_t> wait(std::span<const waitable> objects, std::chrono::steady_clock::duration timeout,
+                                       std::error_code& ec);
+  /// An fd that is always readable (a process-wide eventfd), not owned.
+  static int ready_fd(std::error_code& ec);
+
+  std::function<int(std::error_code&)> watch_;  // the fd to poll, or -1 with ec set
+  std::function<void()> unwatch_;
+};
+
+/// Waits until at least one object is ready or `timeout` passed; returns the indices of the
+/// ready ones, in list order (empty on timeout). Errors: an empty handle (invalid_argument),
+/// SIGINT is not special here.
+std::vector<std::size_t> wait(std::span<const waitable> objects,
+                              std::chrono::steady_clock::duration timeout, std::error_code& ec);
+std::vector<std::size_t> wait(std::span<const waitable> objects,
+                              std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max());
+inline std::vector<std::size_t> wait(std::initializer_list<waitable> objects,
+                                     std::chrono::steady_clock::duration timeout =
+                                         std::chrono::steady_clock::duration::max()) {
+  return wait(std::span<const waitable>{objects.begin(), objects.size()}, timeout);
+}
+
+}  // namespace mproc
