@@ -107,6 +107,12 @@ class basic_pipe_end {
   {
     return receive(detail::deadline::max(), ec);
   }
+  /// Waits at most `timeout`; errc::empty when nothing came.
+  std::optional<T> recv(duration timeout, std::error_code& ec)
+    requires CanRead
+  {
+    return receive(detail::pipe_deadline(timeout), ec);
+  }
   /// The next message if one comes within `timeout`; nullopt otherwise. Other errors throw.
   std::optional<T> recv_for(duration timeout)
     requires CanRead

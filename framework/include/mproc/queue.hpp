@@ -61,11 +61,13 @@ inline deadline deadline_after(std::chrono::steady_clock::duration d) {
 
 }  // namespace detail
 
-class waitable;
+namespace detail {
+struct queue_access;
+}
 
 template <class T>
 class queue {
-  friend class waitable;
+  friend struct detail::queue_access;
   static_assert(serializable<T>, "mproc::queue<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
 
  public:
@@ -220,6 +222,16 @@ class queue {
 
   detail::queue_handle handle_;
 };
+
+namespace detail {
+/// For mproc::wait and the asynchronous face: the core behind a handle.
+struct queue_access {
+  template <class T>
+  static queue_core* core(const queue<T>& q, std::error_code& ec) {
+    return q.core(ec);
+  }
+};
+}  // namespace detail
 
 template <class T>
 queue<T> node::make_queue(std::size_t maxsize) {

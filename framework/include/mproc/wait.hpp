@@ -39,12 +39,12 @@ class waitable {
   template <class T>
   waitable(queue<T>& q)  // NOLINT: implicit, so a braced list of objects works
       : watch_([&q](std::error_code& ec) -> int {
-          auto* c = q.core(ec);
+          auto* c = detail::queue_access::core(q, ec);
           return c != nullptr ? c->watch(ec) : -1;
         }),
         unwatch_([&q] {
           std::error_code ec;
-          if (auto* c = q.core(ec)) c->unwatch();
+          if (auto* c = detail::queue_access::core(q, ec)) c->unwatch();
         }) {}
 
   template <class T, bool CanWrite>

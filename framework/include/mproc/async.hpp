@@ -1,0 +1,145 @@
+// mproc/async.hpp — the asynchronous face of queues and pipes, for Boost.Asio programs (and the
+// actor and pool layers): completion handlers instead of blocked threads.
+//
+//   boost::asio::io_context io;
+//   mproc::async_get(io.get_executor(), q, [](std::error_code ec, int v) { ... });
+//   mproc::async_recv(io.get_executor(), pipe_end, [](std::error_code ec, std::string s) { ... });
+//   io.run();
+//
+// Any Asio completion token works (a handler, boost::asio::use_awaitable, ...); the signature is
+// void(std::error_code, T). Errors are those of try_get / recv: closed, end_of_stream,
+// wrong_type, bad_message, node_closed. The handler runs on the given executor, never inside
+// the initiating call.
+//
+// How: the operation waits (async_wait) for the readiness fd that mproc::wait uses, then takes
+// the message without blocking; when another consumer was faster it waits again. A consumer in
+// a process other than the queue's owner asks the owner for data while the operation is
+// pending; what arrives after the operation ended stays in this process for the next get (and
+// goes back to the queue if the handle is dropped).
+//
+// Thread safety: as the synchronous calls. The queue handle / pipe end is copied into the
+// operation, so the caller's object may go away meanwhile. Destroying the io_context with an
+// operation pending destroys the handler without calling it.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "mproc/pipe.hpp"
+#include "mproc/queue.hpp"
+#include "mproc/wait.hpp"
+
+namespace mproc {
+namespace detail {
+
+/// One pending asynchronous take: watch fd -> async_wait -> try to take -> complete or rewait.
+/// `Source` supplies: int watch(ec), void unwatch(), std::optional<T> try_take(ec).
+template <class T, class Source, class Executor, class Handler>
+class async_take_op : public std::enable_shared_from_this<async_take_op<T, Source, Executor, Handler>> {
+ public:
+  async_take_op(const Executor& ex, Source source, Handler handler)
+      : descriptor_(ex), source_(std::move(source)), handler_(std::move(handler)) {}
+  ~async_take_op() {
+    if (watching_) source_.unwatch();
+  }
+
+  void start() {
+    std::error_code ec;
+    int fd = source_.watch(ec);
+    if (ec || fd < 0) return fail(ec ? ec : make_error_code(errc::invalid_argument));
+    watching_ = true;
+    // A duplicate: the descriptor object closes it, the source keeps its own.
+    boost::system::error_code bec;
+    descriptor_.assign(::fcntl(fd, F_DUPFD_CLOEXEC, 3), bec);
+    if (bec) return fail(std::error_code{bec.value(), std::system_category()});
+    wait();
+  }
+
+ private:
+  void wait() {
+    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                           [self = this->shared_from_this()](const boost::system::error_code& ec) {
+                             if (ec) return self->complete(std::error_code{ec.value(), std::system_category()}, T{});
+                             std::error_code take_ec;
+                             auto v = self->source_.try_take(take_ec);
+                             if (take_ec == errc::empty) return self->wait();  // taken by someone else
+                             if (take_ec) return self->complete(take_ec, T{});
+                             self->complete({}, std::move(*v));
+                           });
+  }
+  void fail(std::error_code ec) {
+    // Never inside the initiating call: go through the executor.
+    boost::asio::post(descriptor_.get_executor(),
+                      [self = this->shared_from_this(), ec] { self->complete(ec, T{}); });
+  }
+  void complete(std::error_code ec, T value) {
+    if (watching_) source_.unwatch();
+    watching_ = false;
+    handler_(ec, std::move(value));
+  }
+
+  boost::asio::posix::stream_descriptor descriptor_;
+  Source source_;
+  Handler handler_;
+  bool watching_ = false;
+};
+
+template <class T>
+struct queue_source {
+  queue<T> q;
+  int watch(std::error_code& ec) {
+    auto* c = queue_access::core(q, ec);
+    return c != nullptr ? c->watch(ec) : -1;
+  }
+  void unwatch() {
+    std::error_code ec;
+    if (auto* c = queue_access::core(q, ec)) c->unwatch();
+  }
+  std::optional<T> try_take(std::error_code& ec) { return q.get(std::chrono::steady_clock::duration::zero(), ec); }
+};
+
+template <class T, bool CanWrite>
+struct pipe_source {
+  basic_pipe_end<T, true, CanWrite> end;
+  int watch(std::error_code& ec) {
+    ec.clear();
+    if (end.poll()) return waitable_ready_fd(ec);  // a message is buffered here already
+    return end.native_handle() >= 0 ? end.native_handle() : (ec = make_error_code(errc::closed), -1);
+  }
+  void unwatch() {}
+  std::optional<T> try_take(std::error_code& ec) { return end.recv(std::chrono::steady_clock::duration::zero(), ec); }
+};
+
+template <class T, class Source, class Executor, class Token>
+auto async_take(const Executor& ex, Source source, Token&& token) {
+  return boost::asio::async_initiate<Token, void(std::error_code, T)>(
+      [](auto handler, const Executor& e, Source s) {
+        using op = async_take_op<T, Source, Executor, std::decay_t<decltype(handler)>>;
+        std::make_shared<op>(e, std::move(s), std::move(handler))->start();
+      },
+      token, ex, std::move(source));
+}
+
+}  // namespace detail
+
+/// Takes the next message of `q` without blocking a thread; completes with (error, value).
+template <class T, class Executor, class Token>
+auto async_get(const Executor& ex, const queue<T>& q, Token&& token) {
+  return detail::async_take<T>(ex, detail::queue_source<T>{q}, std::forward<Token>(token));
+}
+
+/// Receives the next message of a pipe end without blocking a thread.
+template <class T, bool CanWrite, class Executor, class Token>
+auto async_recv(const Executor& ex, const basic_pipe_end<T, true, CanWrite>& end, Token&& token) {
+  return detail::async_take<T>(ex, detail::pipe_source<T, CanWrite>{end}, std::forward<Token>(token));
+}
+
+}  // namespace mproc
