@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <boost/asio/post.hpp>
+#include <array>
 #include <boost/asio/write.hpp>
 
 namespace mproc::detail {
@@ -36,6 +37,18 @@ void connection::send(wire::kind k, std::uint64_t type_id, std::span<const std::
     std::memcpy(pending_.data() + at, payload.data(), payload.size());
   }
   kick(lock);
+}
+
+void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> payload, int fd, std::error_code& ec) {
+  std::lock_guard lock{mutex_};
+  if (appended_ != 0 || writing_) return void(ec = make_error_code(errc::invalid_argument));
+  std::vector<std::byte> frame;
+  wire::put_header(frame, k, 0, payload.size());
+  frame.insert(frame.end(), payload.begin(), payload.end());
+  std::array<int, 1> fds{fd};
+  // A small first write on an empty socket: it is taken whole (and sendmsg retries EINTR).
+  send_packet(socket_.native_handle(), frame, fds, ec);
+  if (!ec) written_total_ = appended_ = frame.size();
 }
 
 void connection::kick(std::unique_lock<std::mutex>& lock) {

@@ -49,6 +49,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   /// Appends one frame.
   void send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload);
+  /// Sends the connection's first frame with a descriptor attached (SCM_RIGHTS), at once.
+  /// errc::invalid_argument when something was written before.
+  void send_first_with_fd(wire::kind k, std::span<const std::byte> payload, int fd, std::error_code& ec);
   template <class Message>
   void send_message(wire::kind k, const Message& m) {
     auto bytes = to_bytes(m);

@@ -17,8 +17,13 @@ constexpr auto drop_flush_limit = 10s;
 
 }  // namespace
 
-queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome)
-    : token_(std::move(token)), conn_(std::move(conn)), maxsize_(welcome.maxsize), closed_(welcome.closed) {}
+queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome,
+                           std::shared_ptr<shared_counter> consumed)
+    : token_(std::move(token)),
+      conn_(std::move(conn)),
+      maxsize_(welcome.maxsize),
+      closed_(welcome.closed),
+      consumed_(std::move(consumed)) {}
 
 void queue_client::start() {
   // Plain `this`: the destructor needs replies (its flush) while it runs, and it stops the
@@ -105,6 +110,8 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = e.code();
   }
   inbox_.pop();
+  // Counted once taken: if this process dies now, the owner knows this one was delivered.
+  if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
   ready_.update(ready_locked());
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;

@@ -21,13 +21,16 @@
 #include "connection.hpp"
 #include "mproc/detail/queue_core.hpp"
 #include "ready_signal.hpp"
+#include "shared_counter.hpp"
 #include "record_store.hpp"
 
 namespace mproc::detail {
 
 class queue_client final : public queue_core {
  public:
-  queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome);
+  /// `consumed`: the counter the owner reads if this process dies (may be null).
+  queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome,
+               std::shared_ptr<shared_counter> consumed);
   ~queue_client() override;
 
   /// Starts receiving; call once, right after construction.
@@ -82,6 +85,8 @@ class queue_client final : public queue_core {
   std::uint64_t next_id_ = 0;
   std::map<std::uint64_t, pending_reply> replies_;
   ready_signal ready_;
+  std::shared_ptr<shared_counter> consumed_;
+  std::uint64_t consumed_total_ = 0;  // records get() returned (mirrored into consumed_)
 };
 
 }  // namespace mproc::detail

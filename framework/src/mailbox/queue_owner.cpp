@@ -111,7 +111,14 @@ queue_owner::session_ptr queue_owner::attach(const std::shared_ptr<connection>& 
   s->conn = conn;
   std::lock_guard lock{mutex_};
   sessions_.push_back(s);
-  conn->send_message(wire::kind::welcome, wire::welcome_message{maxsize_, closed_});
+  auto welcome = to_bytes(wire::welcome_message{maxsize_, closed_});
+  std::error_code ec;
+  s->consumed = shared_counter::create(ec);
+  if (s->consumed) conn->send_first_with_fd(wire::kind::welcome, welcome, s->consumed->fd(), ec);
+  if (!s->consumed || ec) {  // no shared memory: still serve, without recovery after a crash
+    s->consumed.reset();
+    conn->send(wire::kind::welcome, 0, welcome);
+  }
   return s;
 }
 
@@ -140,6 +147,7 @@ void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::spa
       s->credits -= used;
       credits_out_ -= used;
     } else {
+      s->given_back += n;
       store_.prepend_batch(std::move(bytes), n);
     }
     serve(lock);
@@ -201,9 +209,30 @@ void queue_owner::reply(const session_ptr& s, std::uint64_t id, errc code, std::
   s->conn->send_message(wire::kind::reply, wire::reply_message{id, static_cast<std::int32_t>(code), value});
 }
 
+void queue_owner::recover_unconsumed(session& s) {
+  if (!s.consumed) return;
+  std::uint64_t taken = s.consumed->value().load(std::memory_order_acquire);
+  if (taken + s.given_back >= s.sent) return;
+  std::uint64_t missing = s.sent - taken - s.given_back;
+  if (missing > s.last_batch_count) missing = s.last_batch_count;  // a lying peer cannot make us invent records
+  // The last `missing` records of the last batch were never taken: back to the front.
+  wire::record_cursor c{s.last_batch};
+  std::span<const std::byte> r;
+  std::error_code ec;
+  for (std::uint64_t skip = s.last_batch_count - missing; skip > 0 && c.next(r, ec); --skip) {
+  }
+  std::size_t from = s.last_batch.size();
+  if (missing > 0 && c.next(r, ec)) from = static_cast<std::size_t>(r.data() - s.last_batch.data()) - sizeof(std::uint64_t);
+  store_.prepend_batch({s.last_batch.begin() + static_cast<std::ptrdiff_t>(from), s.last_batch.end()},
+                       static_cast<std::size_t>(missing));
+  s.last_batch.clear();
+  s.last_batch_count = 0;
+}
+
 void queue_owner::on_close(const session_ptr& s) {
   std::unique_lock lock{mutex_};
   s->gone = true;
+  recover_unconsumed(*s);
   credits_out_ -= s->credits;  // slots it was granted and never used are free again
   s->credits = 0;
   sessions_.remove(s);
@@ -221,8 +250,13 @@ void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
                             wire::status_message{static_cast<std::int32_t>(errc::closed), "queue closed"});
     } else {
       std::vector<std::byte> payload;
-      store_.take(s->want, max_batch_bytes, payload);
+      std::size_t n = store_.take(s->want, max_batch_bytes, payload);
       s->conn->send(wire::kind::batch, token_.type_id, payload);
+      // A consumer asks again only once it took everything it had: only this batch can be
+      // partly taken when it dies.
+      s->sent += n;
+      s->last_batch = std::move(payload);
+      s->last_batch_count = n;
     }
     s->want = 0;
   }

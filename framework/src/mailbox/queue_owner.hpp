@@ -18,6 +18,7 @@
 #include "connection.hpp"
 #include "mproc/detail/queue_core.hpp"
 #include "ready_signal.hpp"
+#include "shared_counter.hpp"
 #include "record_store.hpp"
 
 namespace mproc::detail {
@@ -54,6 +55,12 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
     std::deque<std::uint64_t> credit_requests;  // ids waiting for a slot
     std::deque<std::uint64_t> joins;            // ids waiting for unfinished == 0
     bool gone = false;
+    // What a consumer that dies without a goodbye did not take: see shared_counter.hpp.
+    std::shared_ptr<shared_counter> consumed;  // its get() count, in shared memory
+    std::uint64_t sent = 0;                     // records sent to it in batches
+    std::uint64_t given_back = 0;               // records it gave back
+    std::vector<std::byte> last_batch;          // the records of the last batch sent
+    std::size_t last_batch_count = 0;
   };
 
  private:
@@ -62,6 +69,8 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   void serve(std::unique_lock<std::mutex>& lock);
   bool has_room() const noexcept { return maxsize_ == 0 || store_.size() + credits_out_ < maxsize_; }
   static void reply(const session_ptr& s, std::uint64_t id, errc code, std::uint64_t value = 0);
+  /// On a connection's end: puts back what was sent to it and neither taken nor given back.
+  void recover_unconsumed(session& s);
 
   const queue_token token_;
   const std::string type_name_;

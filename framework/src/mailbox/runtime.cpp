@@ -97,10 +97,16 @@ void write_message(int fd, wire::kind k, const Message& m, std::error_code& ec) 
   write_all(fd, frame.data(), frame.size(), ec);
 }
 
-/// Reads one whole frame from a blocking socket (the handshake, before the I/O thread).
-bool read_one_frame(int fd, wire::header& h, std::vector<std::byte>& payload, std::error_code& ec) {
-  if (!read_all(fd, &h, sizeof h, ec)) {
-    if (!ec) ec = make_error_code(errc::node_closed);  // the owner closed on us
+/// Reads one whole frame from a blocking socket (the handshake, before the I/O thread), and
+/// the descriptors that came with it.
+bool read_one_frame(int fd, wire::header& h, std::vector<std::byte>& payload, std::vector<unique_fd>& fds,
+                    std::error_code& ec) {
+  // recvmsg for the first bytes: a descriptor travels with them.
+  std::size_t got = recv_packet(fd, std::as_writable_bytes(std::span{&h, 1}), fds, ec);
+  if (ec) return false;
+  if (got == 0) return ec = make_error_code(errc::node_closed), false;  // the owner closed on us
+  if (got < sizeof h && !read_all(fd, reinterpret_cast<std::byte*>(&h) + got, sizeof h - got, ec)) {  // NOLINT
+    if (!ec) ec = make_error_code(errc::bad_message);
     return false;
   }
   if ((ec = wire::check(h, 1 << 20))) return false;
@@ -337,7 +343,8 @@ std::shared_ptr<queue_client> mailbox_runtime::connect_client(const queue_token&
   if (ec) return nullptr;
   wire::header h;
   std::vector<std::byte> payload;
-  if (!read_one_frame(fd.get(), h, payload, ec)) return nullptr;
+  std::vector<unique_fd> fds;
+  if (!read_one_frame(fd.get(), h, payload, fds, ec)) return nullptr;
   try {
     if (static_cast<wire::kind>(h.kind) == wire::kind::refused) {
       auto s = from_bytes<wire::status_message>(payload.data(), payload.size());
@@ -349,7 +356,9 @@ std::shared_ptr<queue_client> mailbox_runtime::connect_client(const queue_token&
     timeval none{0, 0};
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     auto conn = std::make_shared<connection>(io(), std::move(fd));
-    auto client = std::make_shared<queue_client>(token, conn, welcome);
+    std::shared_ptr<shared_counter> consumed;
+    if (fds.size() == 1) consumed = shared_counter::map(std::move(fds[0]), ec);  // none: no crash recovery
+    auto client = std::make_shared<queue_client>(token, conn, welcome, std::move(consumed));
     client->start();
     ec.clear();
     return client;
