@@ -195,11 +195,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
     }
     case wire::kind::status: {
       wire::status_message s;
-      try {
-        s = from_bytes<wire::status_message>(payload.data(), payload.size());
-      } catch (const error&) {
-        break;
-      }
+      if (!wire::try_decode(payload, s)) break;
       final_ = make_error_code(static_cast<errc>(s.code));
       want_out_ = false;
       ready_.update(true);
@@ -209,11 +205,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
     }
     case wire::kind::reply: {
       wire::reply_message r;
-      try {
-        r = from_bytes<wire::reply_message>(payload.data(), payload.size());
-      } catch (const error&) {
-        break;
-      }
+      if (!wire::try_decode(payload, r)) break;
       if (r.id == credit_request_) {
         credit_request_ = 0;
         if (r.code == 0) credits_ += r.value;

@@ -8,16 +8,6 @@ namespace {
 /// Upper bound on one batch sent to a consumer.
 constexpr std::size_t max_batch_bytes = 1 << 20;
 
-template <class Message>
-bool decode_message(std::span<const std::byte> payload, Message& m) {
-  try {
-    m = from_bytes<Message>(payload.data(), payload.size());
-    return true;
-  } catch (const error&) {
-    return false;
-  }
-}
-
 }  // namespace
 
 queue_owner::queue_owner(queue_token token, std::string type_name, std::size_t maxsize)
@@ -165,7 +155,7 @@ void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::spa
   }
   if (k == wire::kind::request) {
     wire::request_message r;
-    if (!decode_message(payload, r)) return s->conn->close();
+    if (!wire::try_decode(payload, r)) return s->conn->close();
     return on_request(s, r);
   }
   s->conn->close();  // a frame only the owner sends: a confused peer

@@ -145,6 +145,17 @@ void decode_record(std::span<const std::byte> record, T& out) {
   if (r.remaining() != 0) reader::fail("trailing bytes after value");
 }
 
+/// Decodes a whole control payload; false when it does not decode exactly.
+template <class Message>
+bool try_decode(std::span<const std::byte> payload, Message& m) {
+  try {
+    m = from_bytes<Message>(payload.data(), payload.size());
+    return true;
+  } catch (const error&) {
+    return false;
+  }
+}
+
 // ---- control payloads -------------------------------------------------------------------
 
 enum class access : std::uint8_t { read = 1, write = 2, read_write = 3 };
