@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "mproc/detail/pipe_core.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
 #include "mproc/error.hpp"
 #include "mproc/serialization.hpp"
@@ -49,6 +50,7 @@ inline deadline pipe_deadline(std::chrono::steady_clock::duration d) {
 template <class T, bool CanRead, bool CanWrite>
 class basic_pipe_end {
   static_assert(serializable<T>, "mproc::pipe<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
+  friend struct codec<basic_pipe_end>;
   template <class U>
   friend std::pair<basic_pipe_end<U, true, true>, basic_pipe_end<U, true, true>> make_pipe();
   template <class U>
@@ -184,6 +186,44 @@ class basic_pipe_end {
   }
 
   std::shared_ptr<detail::pipe_core> core_;
+};
+
+/// A pipe end travels as an argument of a process (any start method): its descriptor goes with
+/// the start message. Anywhere else (inside a queue message) encoding it is
+/// errc::invalid_argument. The receiving parameter must want no more than the end can do: a
+/// pipe_writer cannot become a pipe<T> or a pipe_reader (errc::wrong_type).
+template <class T, bool CanRead, bool CanWrite>
+struct codec<basic_pipe_end<T, CanRead, CanWrite>> {
+  static constexpr bool enabled = true;
+  static constexpr std::uint8_t read_bit = 1, write_bit = 2;
+  static void encode(writer& w, const basic_pipe_end<T, CanRead, CanWrite>& end) {
+    auto* out = detail::transfer_out::current();
+    if (out == nullptr)
+      throw error(errc::invalid_argument, "a pipe end travels only as an argument of the process it is passed to");
+    if (end.native_handle() < 0) throw error(errc::invalid_argument, "passing an empty or closed pipe end");
+    std::error_code ec;
+    std::uint32_t index = out->fds().add_dup(end.native_handle(), ec);
+    throw_if(ec, "mproc::pipe (passing an end to a process)");
+    std::uint8_t can = (CanRead ? read_bit : 0) | (CanWrite ? write_bit : 0);
+    mproc::encode(w, index);
+    mproc::encode(w, detail::wire::type_id<T>());
+    mproc::encode(w, can);
+  }
+  static void decode(reader& r, basic_pipe_end<T, CanRead, CanWrite>& end) {
+    std::uint32_t index = 0;
+    std::uint64_t type = 0;
+    std::uint8_t can = 0;
+    mproc::decode(r, index);
+    mproc::decode(r, type);
+    mproc::decode(r, can);
+    if (type != detail::wire::type_id<T>()) throw error(errc::wrong_type, "received a pipe end of another message type");
+    if ((CanRead && !(can & read_bit)) || (CanWrite && !(can & write_bit)))
+      throw error(errc::wrong_type, "received a pipe end that cannot do what the parameter asks");
+    auto* in = detail::transfer_in::current();
+    int fd = in != nullptr ? in->fds().take(index) : -1;
+    if (fd < 0) throw error(errc::bad_message, "a received pipe end came without its descriptor");
+    end = basic_pipe_end<T, CanRead, CanWrite>{std::make_shared<detail::pipe_core>(fd)};
+  }
 };
 
 /// A duplex end: sends and receives.

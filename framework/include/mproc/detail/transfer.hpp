@@ -1,0 +1,74 @@
+// mproc/detail/transfer.hpp — what handles leave behind when they are encoded as the arguments
+// of a process, and find again when the child decodes them.
+//
+// A pipe end cannot travel as bytes: its descriptor must be passed. While a process's
+// arguments are encoded, a `transfer_out` is current on that thread; a pipe end's codec adds a
+// duplicate of its descriptor there and writes only its index. The node sends the collected
+// descriptors with the start message (SCM_RIGHTS) and closes its duplicates; in the child a
+// `transfer_in` hands each one out, once, while the arguments are decoded. Encoding such a
+// handle anywhere else (inside a queue message, say) is errc::invalid_argument.
+//
+// Thread safety: the current transfer is per thread; the objects themselves are not shared.
+#pragma once
+
+#include <cstdint>
+#include <system_error>
+#include <vector>
+
+namespace mproc::detail {
+
+/// Owns a set of descriptors (closed by the destructor); move-only.
+class fd_set_owned {
+ public:
+  fd_set_owned() = default;
+  fd_set_owned(fd_set_owned&& o) noexcept : fds_(std::move(o.fds_)) { o.fds_.clear(); }
+  fd_set_owned& operator=(fd_set_owned&& o) noexcept;
+  ~fd_set_owned() { reset(); }
+  fd_set_owned(const fd_set_owned&) = delete;
+  fd_set_owned& operator=(const fd_set_owned&) = delete;
+
+  /// Adds a CLOEXEC duplicate of `fd`; returns its index.
+  std::uint32_t add_dup(int fd, std::error_code& ec);
+  /// Takes ownership of an fd.
+  void adopt(int fd) { fds_.push_back(fd); }
+  /// Releases descriptor `index` to the caller (-1 when absent or taken already).
+  int take(std::uint32_t index) noexcept;
+  const std::vector<int>& fds() const noexcept { return fds_; }
+  bool empty() const noexcept { return fds_.empty(); }
+  void reset() noexcept;
+
+ private:
+  std::vector<int> fds_;
+};
+
+/// Current while a process's arguments are encoded on this thread.
+class transfer_out {
+ public:
+  transfer_out() noexcept;
+  ~transfer_out();
+  transfer_out(const transfer_out&) = delete;
+  transfer_out& operator=(const transfer_out&) = delete;
+  static transfer_out* current() noexcept;
+  fd_set_owned& fds() noexcept { return fds_; }
+
+ private:
+  fd_set_owned fds_;
+  transfer_out* previous_;
+};
+
+/// Current while a child decodes its arguments.
+class transfer_in {
+ public:
+  explicit transfer_in(fd_set_owned& fds) noexcept;
+  ~transfer_in();
+  transfer_in(const transfer_in&) = delete;
+  transfer_in& operator=(const transfer_in&) = delete;
+  static transfer_in* current() noexcept;
+  fd_set_owned& fds() noexcept { return fds_; }
+
+ private:
+  fd_set_owned& fds_;
+  transfer_in* previous_;
+};
+
+}  // namespace mproc::detail

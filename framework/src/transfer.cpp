@@ -1,0 +1,55 @@
+#include "mproc/detail/transfer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fd.hpp"
+
+namespace mproc::detail {
+namespace {
+thread_local transfer_out* current_out = nullptr;
+thread_local transfer_in* current_in = nullptr;
+}  // namespace
+
+fd_set_owned& fd_set_owned::operator=(fd_set_owned&& o) noexcept {
+  if (this != &o) {
+    reset();
+    fds_ = std::move(o.fds_);
+    o.fds_.clear();
+  }
+  return *this;
+}
+
+std::uint32_t fd_set_owned::add_dup(int fd, std::error_code& ec) {
+  int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (d < 0) {
+    ec = last_error();
+    return 0;
+  }
+  ec.clear();
+  fds_.push_back(d);
+  return static_cast<std::uint32_t>(fds_.size() - 1);
+}
+
+int fd_set_owned::take(std::uint32_t index) noexcept {
+  if (index >= fds_.size()) return -1;
+  int fd = fds_[index];
+  fds_[index] = -1;
+  return fd;
+}
+
+void fd_set_owned::reset() noexcept {
+  for (int fd : fds_)
+    if (fd >= 0) ::close(fd);
+  fds_.clear();
+}
+
+transfer_out::transfer_out() noexcept : previous_(current_out) { current_out = this; }
+transfer_out::~transfer_out() { current_out = previous_; }
+transfer_out* transfer_out::current() noexcept { return current_out; }
+
+transfer_in::transfer_in(fd_set_owned& fds) noexcept : fds_(fds), previous_(current_in) { current_in = this; }
+transfer_in::~transfer_in() { current_in = previous_; }
+transfer_in* transfer_in::current() noexcept { return current_in; }
+
+}  // namespace mproc::detail
