@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -24,6 +26,9 @@ struct child_setup {
   pid_t parent_pid = 0;
   start_method method = start_method::forkserver;
   std::string identity;
+  // The parent node's options the child's node inherits (with its method).
+  std::filesystem::path runtime_root;
+  std::chrono::milliseconds kill_grace{1000};
 };
 
 /// Called first thing by node's constructor: when this image was exec'd as a child or fork

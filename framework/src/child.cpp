@@ -55,6 +55,8 @@ remote_exception current_exception_info() {
   {
     node_options opts;
     opts.method = setup.method;
+    opts.runtime_root = setup.runtime_root;
+    opts.kill_grace = setup.kill_grace;
     opts.handle_sigint = false;  // a child dies of Ctrl-C like Python's children do
     node child_node = node_access::make(std::make_shared<node_impl>(opts, true, setup.identity));
     try {
@@ -108,6 +110,8 @@ void run_child_from_channel(int channel) {
   setup.parent_pid = m.parent_pid;
   setup.method = static_cast<start_method>(m.method);
   setup.identity = m.identity;
+  setup.runtime_root = m.runtime_root;
+  setup.kill_grace = std::chrono::milliseconds{m.kill_grace_ms};
   run_child(channel, setup, [&] {
     if (m.entry.empty()) return;  // a plain process without target: nothing to run
     const entry_info* e = find_entry_by_name(static_cast<entry_kind>(m.kind), m.entry);

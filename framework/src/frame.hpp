@@ -52,11 +52,13 @@ struct start_message {
   std::int32_t parent_pid = 0;  // the node's pid (the logical parent)
   std::uint8_t method = 0;      // the node's default start method, inherited by the child's node
   std::string identity;         // "3" for process-3, "3:1" for its first child, ...
+  std::string runtime_root;     // the node's node_options::runtime_root, inherited likewise
+  std::int64_t kill_grace_ms = 1000;  // and its kill_grace
 };
 
 template <class F>
 void inspect(F& f, start_message& x) {
-  f(x.kind, x.entry, x.args, x.name, x.daemon, x.parent_pid, x.method, x.identity);
+  f(x.kind, x.entry, x.args, x.name, x.daemon, x.parent_pid, x.method, x.identity, x.runtime_root, x.kill_grace_ms);
 }
 
 }  // namespace mproc::detail

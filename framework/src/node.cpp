@@ -95,9 +95,28 @@ pid_t exec_self(const std::vector<std::string>& argv_in, const char* role, int f
 
 std::uint8_t entry_kind_byte(entry_kind k) { return static_cast<std::uint8_t>(k); }
 
+// SIGINT: the handler counts the signal and wakes the I/O thread through a pipe. finish()
+// consults the count before it reports an exit, so that a child that died of the very Ctrl-C
+// that reached the node (a terminal sends it to the whole group) never ends a blocked join
+// normally before the interrupt is delivered. The pipe is process-wide, made once and never
+// closed: a handler may still run after a node is gone.
+std::atomic<std::uint64_t> sigint_count{0};
+int sigint_pipe[2] = {-1, -1};
+std::once_flag sigint_pipe_once;
+
+void count_sigint(int) {
+  int saved = errno;
+  sigint_count.fetch_add(1);
+  char byte = 0;
+  ssize_t ignored = ::write(sigint_pipe[1], &byte, 1);
+  (void)ignored;
+  errno = saved;
+}
+
 }  // namespace
 
 node* current_node() noexcept { return current.load(); }
+std::uint64_t sigints_received() noexcept { return sigint_count.load(); }
 void set_current_node(node* n) noexcept { current.store(n); }
 
 node_impl::node_impl(node_options options, bool child, std::string identity)
@@ -170,7 +189,11 @@ void node_impl::start_forkserver(std::error_code& ec) {
   }
   forkserver_pid_ = pid;
   forkserver_sock_ = std::move(ours);
-  if (io_running_) boost::asio::post(io_, [self = shared_from_this()] { self->watch_forkserver(); });
+  if (io_running_) {
+    boost::asio::post(io_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->watch_forkserver();
+    });
+  }
 }
 
 void node_impl::start_io_thread() {
@@ -241,6 +264,8 @@ void node_impl::start(process& p, std::error_code& ec) {
   msg.parent_pid = ::getpid();
   msg.method = static_cast<std::uint8_t>(options_.method);
   msg.identity = identity;
+  msg.runtime_root = options_.runtime_root.string();
+  msg.kill_grace_ms = options_.kill_grace.count();
 
   auto start_frame = to_bytes(msg);
   switch (method) {
@@ -265,11 +290,26 @@ void node_impl::start(process& p, std::error_code& ec) {
 
 void node_impl::spawn_forked(process& p, process_state& s, const std::string& identity, unique_fd child_end,
                              std::error_code& ec) {
-  child_setup setup{s.name, s.daemon, ::getpid(), options_.method, identity};
+  child_setup setup{s.name, s.daemon, ::getpid(), options_.method, identity, options_.runtime_root, options_.kill_grace};
   std::cout.flush();  // or the child prints the parent's buffered output a second time
   std::fflush(nullptr);
   pid_t parent = ::getpid();
+  // Park the node's own I/O thread for the fork: blocked in this handler it holds no lock (the
+  // allocator's, say: ASan's is not fork-safe) that the child would find locked for ever. (Other
+  // threads of the program remain the fork method's documented hazard.)
+  auto resume = std::make_shared<std::promise<void>>();
+  auto parked = std::make_shared<std::promise<void>>();
+  auto parked_future = parked->get_future();
+  if (std::this_thread::get_id() != io_thread_.get_id()) {
+    boost::asio::post(io_, [parked, resumed = resume->get_future().share()] {
+      parked->set_value();
+      resumed.wait();
+    });
+    // Bounded: a node whose I/O thread is stopping forks without it parked, as before.
+    parked_future.wait_for(std::chrono::seconds(1));
+  }
   pid_t pid = ::fork();
+  if (pid != 0) resume->set_value();
   if (pid < 0) return void(ec = last_error());
   if (pid == 0) {
     die_with_parent(parent);
@@ -315,6 +355,8 @@ void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, un
     if (!forkserver_sock_) ec = make_error_code(errc::node_closed);
     else send_packet(forkserver_sock_.get(), std::as_bytes(std::span{&m, 1}), fds, ec);
   }
+  // The server is gone (killed?): that is what node_closed means, not the socket's errno.
+  if (ec == std::errc::broken_pipe || ec == std::errc::connection_reset) ec = make_error_code(errc::node_closed);
   // Written while the server forks, so the child finds it at once (and a start message larger
   // than the socket buffer cannot deadlock: the child is on its way to read it).
   if (!ec) send_start(*s, start_frame);
@@ -352,9 +394,13 @@ void node_impl::watch_forkserver() {
   if (!forkserver_watch_) {
     forkserver_watch_.emplace(io_, ::fcntl(forkserver_sock_.get(), F_DUPFD_CLOEXEC, 3));
   }
+  // Handlers that may still be pending at shutdown hold the node weakly: a strong reference
+  // in an aborted operation, kept by the node's own io_context, would keep the node alive for
+  // ever (a leak that Asio's signal_set, a global registry, used to hide from LeakSanitizer).
   forkserver_watch_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                                [self = shared_from_this()](const boost::system::error_code& ec) {
-                                  if (!ec) self->on_forkserver_readable();
+                                [weak = weak_from_this()](const boost::system::error_code& ec) {
+                                  auto self = weak.lock();
+                                  if (!ec && self) self->on_forkserver_readable();
                                 });
 }
 
@@ -367,7 +413,16 @@ void node_impl::on_forkserver_readable() {
                                 ec, true);
     if (ec == std::errc::resource_unavailable_try_again) break;
     if (ec || n == 0) {
-      // The fork server is gone (killed?). Its children died with it (PR_SET_PDEATHSIG).
+      // The fork server is gone (killed?). Its children died with it (PR_SET_PDEATHSIG). It is
+      // our child: make sure it is dead and reap it now, not only at shutdown (no zombie). Until
+      // reaped its pid cannot be anybody else's, so the signal is safe.
+      if (!forkserver_reaped_ && forkserver_pid_ > 0) {
+        ::kill(forkserver_pid_, SIGKILL);
+        int status;
+        while (::waitpid(forkserver_pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        forkserver_reaped_ = true;
+      }
       std::vector<std::shared_ptr<process_state>> lost;
       {
         std::lock_guard lock{table_mutex_};
@@ -434,6 +489,9 @@ void node_impl::watch_direct_child(const std::shared_ptr<process_state>& s) {
 }
 
 void node_impl::finish(const std::shared_ptr<process_state>& s, int exitcode, std::optional<remote_exception> lost) {
+  // A SIGINT that already arrived goes first: its waiters must hear "interrupted", not an exit
+  // that the same Ctrl-C may have caused.
+  if (sigint_watch_) check_sigint();
   // The child wrote any exception report before it exited, so it is in the socket already:
   // drain without blocking.
   std::vector<std::byte> bytes;
@@ -472,15 +530,57 @@ void node_impl::finish(const std::shared_ptr<process_state>& s, int exitcode, st
 // ---- SIGINT -----------------------------------------------------------------------------
 
 void node_impl::watch_sigint() {
-  if (!sigint_) sigint_.emplace(io_, SIGINT);
-  sigint_->async_wait([self = shared_from_this()](const boost::system::error_code& ec, int) {
-    if (!ec) self->on_sigint();
-  });
+  if (!sigint_watch_) {
+    std::call_once(sigint_pipe_once, [] {
+      if (::pipe2(sigint_pipe, O_CLOEXEC | O_NONBLOCK) != 0) sigint_pipe[0] = sigint_pipe[1] = -1;
+    });
+    if (sigint_pipe[0] < 0) return;  // SIGINT keeps its default action
+    sigints_handled_ = sigint_count.load();
+    sigint_watch_.emplace(io_, ::fcntl(sigint_pipe[0], F_DUPFD_CLOEXEC, 3));
+    struct sigaction sa {};
+    sa.sa_handler = &count_sigint;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigint_installed_ = ::sigaction(SIGINT, &sa, &previous_sigint_) == 0;
+  }
+  // A weak reference: the wait stays pending until shutdown, and must not keep the node alive.
+  sigint_watch_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                            [weak = weak_from_this()](const boost::system::error_code& ec) {
+                              auto self = weak.lock();
+                              if (ec || !self) return;
+                              char buf[64];
+                              while (::read(self->sigint_watch_->native_handle(), buf, sizeof buf) > 0) {
+                              }
+                              self->check_sigint();
+                              self->watch_sigint();
+                            });
+}
+
+void node_impl::check_sigint() {
+  // A SIGINT sent to the process may still wait for the thread the kernel picked for it (say
+  // the main thread, blocked in join, not yet scheduled). Blocking it here makes it show as
+  // pending; unblocking it then hands it to this thread, whose handler counts it before
+  // sigprocmask returns. So a Ctrl-C that is already on its way is counted now.
+  sigset_t sigint_only, previous;
+  sigemptyset(&sigint_only);
+  sigaddset(&sigint_only, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &sigint_only, &previous) == 0) ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  std::uint64_t count = sigint_count.load();
+  if (count == sigints_handled_) return;
+  sigints_handled_ = count;
+  on_sigint();
+}
+
+void node_impl::claim_sigint(std::uint64_t count) noexcept {
+  std::uint64_t claimed = sigint_claimed_.load();
+  while (claimed < count && !sigint_claimed_.compare_exchange_weak(claimed, count)) {
+  }
 }
 
 void node_impl::on_sigint() {
   interrupted_ = true;
-  bool anybody_waiting = blocked_ > 0;
+  // A caller that already reported this interrupt (see wait_exit) counts as waiting too.
+  bool anybody_waiting = blocked_ > 0 || sigint_claimed_.load() >= sigints_handled_;
   signal_all(SIGTERM, false);
   auto states = snapshot();
   // Wake every blocked caller (they throw errc::interrupted). Waiters on processes no longer in
@@ -494,14 +594,14 @@ void node_impl::on_sigint() {
   // Nobody to hand the interrupt to: behave like Ctrl-C always does, once children are reaped.
   reraise_pending_ = !anybody_waiting;
   maybe_reraise_sigint();
-  watch_sigint();
 }
 
 void node_impl::escalate_after(std::chrono::milliseconds grace) {
   if (!kill_timer_) kill_timer_.emplace(io_);
   kill_timer_->expires_after(grace);
-  kill_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->signal_all(SIGKILL, false);
+  kill_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!ec && self) self->signal_all(SIGKILL, false);
   });
 }
 
@@ -557,13 +657,14 @@ void node_impl::shutdown() noexcept {
     if (io_thread_.joinable()) io_thread_.join();
   }
   forkserver_watch_.reset();  // holds a dup of the server's socket: close it before expecting EOF
-  sigint_.reset();
+  if (sigint_installed_) ::sigaction(SIGINT, &previous_sigint_, nullptr);
+  sigint_watch_.reset();
   kill_timer_.reset();
   {
     std::lock_guard lock{forkserver_write_};
     forkserver_sock_.reset();  // EOF: the server exits
   }
-  if (forkserver_pid_ > 0) {
+  if (forkserver_pid_ > 0 && !forkserver_reaped_) {
     int status;
     while (::waitpid(forkserver_pid_, &status, 0) < 0 && errno == EINTR) {
     }

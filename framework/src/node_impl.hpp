@@ -5,12 +5,12 @@
 // SIGINT. Callers block on their process_state's condition variable, never on a socket.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <map>
@@ -59,6 +59,11 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   /// True once for a SIGINT that arrived while no call was blocked; the caller reports it
   /// (errc::interrupted) instead of the node re-raising SIGINT.
   bool take_pending_interrupt() noexcept { return reraise_pending_.exchange(false); }
+  /// True when this node handles SIGINT (the main node with handle_sigint).
+  bool handles_sigint() const noexcept { return sigint_installed_; }
+  /// A blocked call reports errc::interrupted for the SIGINTs counted up to `count`, so
+  /// on_sigint() must not also re-raise them.
+  void claim_sigint(std::uint64_t count) noexcept;
 
  private:
   void ensure_running(bool want_forkserver, std::error_code& ec);
@@ -87,6 +92,8 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
               std::optional<remote_exception> lost = std::nullopt);
 
   void watch_sigint();
+  /// Runs on_sigint() once for each SIGINT counted since the last call (I/O thread only).
+  void check_sigint();
   void on_sigint();
   void escalate_after(std::chrono::milliseconds grace);
   void maybe_reraise_sigint();
@@ -102,6 +109,7 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   std::once_flag argv_once_;
 
   pid_t forkserver_pid_ = 0;
+  bool forkserver_reaped_ = false;  // it died and the I/O thread reaped it (I/O thread, then shutdown)
   unique_fd forkserver_sock_;
   std::mutex forkserver_write_;
 
@@ -113,7 +121,10 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
 
   boost::asio::io_context io_;
   std::optional<boost::asio::posix::stream_descriptor> forkserver_watch_;
-  std::optional<boost::asio::signal_set> sigint_;
+  std::optional<boost::asio::posix::stream_descriptor> sigint_watch_;  // woken by the SIGINT handler
+  std::uint64_t sigints_handled_ = 0;                                   // I/O thread only
+  std::atomic<bool> sigint_installed_{false};
+  struct sigaction previous_sigint_ {};
   std::optional<boost::asio::steady_timer> kill_timer_;
   std::thread io_thread_;
   std::mutex start_mutex_;  // serializes lazy start-up
@@ -123,8 +134,12 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   std::atomic<bool> closing_{false};
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> reraise_pending_{false};
+  std::atomic<std::uint64_t> sigint_claimed_{0};
   bool shut_down_ = false;
 };
+
+/// How many SIGINTs this process has received while a node handled SIGINT.
+std::uint64_t sigints_received() noexcept;
 
 /// The process-wide current node (set by node's constructor, cleared by its destructor).
 node* current_node() noexcept;

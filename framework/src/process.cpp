@@ -45,12 +45,18 @@ bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_p
   }
   if (node) node->enter_wait();
   std::uint64_t interrupts = s.interrupts;
+  std::uint64_t sigints = detail::sigints_received();
   auto done = [&] { return s.exitcode.has_value() || s.interrupts != interrupts; };
   if (deadline) s.changed.wait_until(lock, *deadline, done);
   else s.changed.wait(lock, done);
+  // Interrupted wins over an exit that the interrupt itself caused meanwhile: also when Ctrl-C
+  // reached the child too (a terminal signals the whole group) and its exit was seen before the
+  // node's I/O thread got to the SIGINT. The signal was counted before this thread woke, if it
+  // was this thread that handled it.
+  bool ctrl_c = node && node->handles_sigint() && detail::sigints_received() != sigints;
+  if (ctrl_c) node->claim_sigint(detail::sigints_received());
   if (node) node->leave_wait();
-  // Interrupted wins over an exit that the interrupt itself caused meanwhile.
-  if (s.interrupts != interrupts) {
+  if (s.interrupts != interrupts || ctrl_c) {
     ec = make_error_code(errc::interrupted);
     return false;
   }

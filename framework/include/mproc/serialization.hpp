@@ -2,7 +2,12 @@
 //
 // A type T is `mproc::serializable` when `mproc::codec<T>` is enabled. Built in:
 //  - arithmetic types, enums, and other trivially copyable non-pointer types: bytes as they are
-//    (the fast path; both ends run the same binary on the same host);
+//    (the fast path; both ends run the same binary on the same host). Not on this path, so
+//    checked when decoding: bool, std::optional and std::variant. Not serializable at all,
+//    although trivially copyable: std::string_view, std::span, std::reference_wrapper, and
+//    arrays of pointers (what they hold is an address in the sender's memory). A plain struct
+//    of your own takes the fast path as it is: give it an inspect() if it holds a pointer or a
+//    bool whose bytes must be checked;
 //  - std::string, vector, array, pair, tuple, optional, variant, map, unordered_map, set,
 //    std::chrono::duration;
 //  - user types with a CAF-style `inspect(f, x)` found by ADL, e.g.
@@ -21,12 +26,15 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
+#include <string_view>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -142,9 +150,36 @@ concept has_inspect = requires(save_inspector& s, load_inspector& l, T& x) {
   inspect(l, x);
 };
 
+/// May T travel as its bytes? Trivially copyable, and nothing in it is an address or a value
+/// whose bytes must be checked (bool, optional's flag, variant's index).
 template <class T>
-concept memcpy_able = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-                      !std::is_member_pointer_v<T> && !std::is_null_pointer_v<T>;
+struct raw_bytes_ok
+    : std::bool_constant<std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+                         !std::is_null_pointer_v<T> && !std::is_same_v<T, bool>> {};
+template <class T, std::size_t N>
+struct raw_bytes_ok<T[N]> : raw_bytes_ok<T> {};
+template <class T, std::size_t N>
+struct raw_bytes_ok<std::array<T, N>> : raw_bytes_ok<T> {};
+template <class A, class B>
+struct raw_bytes_ok<std::pair<A, B>>
+    : std::bool_constant<std::is_trivially_copyable_v<std::pair<A, B>> && raw_bytes_ok<A>::value &&
+                         raw_bytes_ok<B>::value> {};
+template <class... Ts>
+struct raw_bytes_ok<std::tuple<Ts...>>
+    : std::bool_constant<std::is_trivially_copyable_v<std::tuple<Ts...>> && (raw_bytes_ok<Ts>::value && ...)> {};
+template <class T>
+struct raw_bytes_ok<std::optional<T>> : std::false_type {};
+template <class... Ts>
+struct raw_bytes_ok<std::variant<Ts...>> : std::false_type {};
+template <class C, class Traits>
+struct raw_bytes_ok<std::basic_string_view<C, Traits>> : std::false_type {};
+template <class T, std::size_t N>
+struct raw_bytes_ok<std::span<T, N>> : std::false_type {};
+template <class T>
+struct raw_bytes_ok<std::reference_wrapper<T>> : std::false_type {};
+
+template <class T>
+concept memcpy_able = raw_bytes_ok<std::remove_cv_t<T>>::value;
 
 template <class T>
 void encode_elements(writer& w, const T& range) {
@@ -182,6 +217,22 @@ struct codec<T, std::enable_if_t<detail::has_inspect<T>>> {
   static void decode(reader& r, T& x) {
     detail::load_inspector f{r};
     inspect(f, x);
+  }
+};
+
+// bool: one byte, 0 or 1; anything else is garbage (and reading it as a bool undefined).
+template <>
+struct codec<bool> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const bool& b) {
+    std::uint8_t v = b ? 1 : 0;
+    w.raw(&v, 1);
+  }
+  static void decode(reader& r, bool& b) {
+    std::uint8_t v;
+    r.raw(&v, 1);
+    if (v > 1) reader::fail("bad bool");
+    b = v == 1;
   }
 };
 
