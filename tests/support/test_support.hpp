@@ -1,24 +1,30 @@
-// Helpers shared by the integration tests: /proc inspection and cleanup guards.
+// Helpers shared by the mproc tests: /proc inspection (robust against pid reuse), a watchdog that
+// also cleans up children, temporary directories and a small subprocess runner for the helper
+// programs. Everything here is real: real processes, real signals, real /proc.
 #pragma once
 
-#include <dirent.h>
-#include <signal.h>
+#include <gtest/gtest.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <initializer_list>
+#include <optional>
+#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <mproc/node.hpp>
 #include <mproc/process.hpp>
+#include <mproc/start_method.hpp>
 
 namespace mproc::test {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// ---- start methods ----------------------------------------------------------------------
 
 inline mproc::node_options with_method(mproc::start_method m) {
   mproc::node_options o;
@@ -32,77 +38,166 @@ inline mproc::node_options with_root(const std::filesystem::path& root) {
   return o;
 }
 
-/// True while /proc/<pid> exists and is not a zombie.
-inline bool pid_running(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string stat;
-  if (!std::getline(in, stat)) return false;
-  auto close = stat.rfind(')');
-  return close != std::string::npos && stat.size() > close + 2 && stat[close + 2] != 'Z';
+/// For INSTANTIATE_TEST_SUITE_P(..., all_start_methods(), method_name).
+inline auto all_start_methods() {
+  return testing::Values(mproc::start_method::forkserver, mproc::start_method::spawn, mproc::start_method::fork);
 }
-
-/// Children of `parent` that are zombies, from /proc/*/stat.
-inline std::vector<pid_t> zombie_children(pid_t parent) {
-  std::vector<pid_t> out;
-  for (const auto& e : std::filesystem::directory_iterator{"/proc"}) {
-    auto name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in{e.path() / "stat"};
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = stat[close + 2];
-    pid_t ppid = std::atoi(stat.c_str() + close + 4);
-    if (ppid == parent && state == 'Z') out.push_back(std::atoi(name.c_str()));
-  }
-  return out;
+inline std::string method_name(const testing::TestParamInfo<mproc::start_method>& info) {
+  return std::string{mproc::to_string(info.param)};
 }
+mproc::start_method parse_method(const std::string& name);
 
-/// Polls `cond` until it holds or `limit` passes.
-inline bool eventually(const std::function<bool()>& cond,
-                       std::chrono::milliseconds limit = std::chrono::milliseconds(3000)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return cond();
-}
+// ---- /proc ------------------------------------------------------------------------------
 
-/// SIGKILLs the given pids when the scope ends, so a failed assertion leaves nothing running.
-class kill_on_exit {
- public:
-  kill_on_exit() = default;
-  kill_on_exit(const kill_on_exit&) = delete;
-  kill_on_exit& operator=(const kill_on_exit&) = delete;
-  ~kill_on_exit() {
-    for (pid_t p : pids_)
-      if (p > 0) ::kill(p, SIGKILL);
-  }
-  void add(pid_t p) { pids_.push_back(p); }
-  void add(const mproc::process& p) { pids_.push_back(p.pid()); }
-
- private:
-  std::vector<pid_t> pids_;
+struct proc_stat {
+  char state = '?';
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  unsigned long long starttime = 0;  // field 22, clock ticks since boot
 };
 
-/// A fresh private directory for one test; removed with it.
+/// /proc/<pid>/stat, or nullopt when the pid does not exist.
+std::optional<proc_stat> read_stat(pid_t pid);
+
+/// A process, identified by pid *and* start time, so a recycled pid is never mistaken for it.
+struct proc_ref {
+  pid_t pid = 0;
+  unsigned long long starttime = 0;
+};
+/// The identity of a process that exists now (starttime 0 when it does not).
+proc_ref ref_of(pid_t pid);
+/// True while the process exists and is not a zombie.
+bool running(const proc_ref& p);
+bool running(pid_t pid);
+/// Waits up to `limit` for the process to be gone (or a zombie of someone else's).
+bool gone_within(const proc_ref& p, std::chrono::milliseconds limit);
+
+/// Direct children of `parent` (every state, zombies included), from /proc/*/stat.
+std::vector<pid_t> children_of(pid_t parent);
+/// Children of `parent` in state Z.
+std::vector<pid_t> zombie_children(pid_t parent);
+/// /proc/<pid>/task/*/children: what the kernel lists as children of each thread.
+std::vector<pid_t> task_children(pid_t pid);
+/// Every descendant of `root` (children, grandchildren, ...), not including root.
+std::vector<pid_t> descendants_of(pid_t root);
+
+/// Open descriptors of the calling process (without the one used to list them), fd -> target.
+std::vector<std::pair<int, std::string>> open_fds();
+/// Open descriptors of another process, from /proc/<pid>/fd.
+std::vector<std::pair<int, std::string>> open_fds_of(pid_t pid);
+/// The `flags:` field of /proc/self/fdinfo/<fd> (octal in the file), or -1.
+long fd_flags(int fd);
+
+/// Polls `cond` every few ms until it holds or `limit` passes; returns its last value.
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 3000ms);
+
+std::string read_file(const std::filesystem::path& path);
+
+// ---- cleanup ----------------------------------------------------------------------------
+
+/// Watchdog and cleanup for one multi-process test. Declare it *after* the node (so it is
+/// destroyed first). It
+///  - arms a SIGALRM watchdog: when the test is still running after `limit`, it reports it,
+///    SIGKILLs every registered process and every descendant of this process (so blocked joins
+///    return and the test fails instead of hanging), and aborts if that does not help either;
+///  - at scope exit SIGKILLs every registered process that is still there (through a pidfd, so
+///    never a recycled pid) and, when the test has failed, every descendant of this process, so
+///    a failed assertion never leaves a child behind or hangs the node's destructor.
+/// One guard at a time per process.
+class guard {
+ public:
+  explicit guard(std::chrono::seconds limit = 30s);
+  ~guard();
+  guard(const guard&) = delete;
+  guard& operator=(const guard&) = delete;
+
+  void add(pid_t pid);
+  void add(const mproc::process& p) { add(p.pid()); }
+  /// True once the watchdog fired.
+  static bool fired();
+};
+
+/// A fresh private directory (0700) for one test; removed with everything in it.
 class temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mproc-test-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
   const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
  private:
   std::filesystem::path path_;
 };
+
+// ---- fixtures ---------------------------------------------------------------------------
+
+/// A test run once per start method: a node whose default is that method, and a guard
+/// (declared after the node, so it cleans up before the node's destructor joins anything).
+class method_test : public testing::TestWithParam<mproc::start_method> {
+ protected:
+  mproc::node node{with_method(GetParam())};
+  guard watchdog{30s};
+
+  /// Creates, starts and registers with the guard a process running fn(args...).
+  template <class Fn, class... Args>
+  mproc::process start(Fn&& fn, Args&&... args) {
+    mproc::process p{node, std::forward<Fn>(fn), std::forward<Args>(args)...};
+    p.start();
+    watchdog.add(p);
+    return p;
+  }
+  /// Joins (with a generous deadline) and returns the exit code, or -1000 on timeout.
+  static int finish(mproc::process& p, std::chrono::seconds limit = 20s) {
+    if (!p.join(limit)) return -1000;
+    return p.exitcode().value_or(-2000);
+  }
+};
+
+// ---- helper programs --------------------------------------------------------------------
+
+/// Runs a program (posix_spawn) with stdout on a pipe. The destructor SIGKILLs and reaps it.
+class subprocess {
+ public:
+  struct options {
+    bool own_process_group = false;  // setpgid(0, 0): a "terminal" of its own for group signals
+  };
+  subprocess(std::vector<std::string> argv, options opts);
+  explicit subprocess(std::vector<std::string> argv) : subprocess(std::move(argv), options{}) {}
+  ~subprocess();
+  subprocess(const subprocess&) = delete;
+  subprocess& operator=(const subprocess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  /// The next line of its stdout (without '\n'), or nullopt on EOF or after `limit`.
+  std::optional<std::string> read_line(std::chrono::milliseconds limit);
+  /// Everything it writes until EOF or `limit`.
+  std::string read_rest(std::chrono::milliseconds limit);
+  /// Waits up to `limit` for it to exit; returns the wait status, or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds limit);
+
+ private:
+  pid_t pid_ = 0;
+  int out_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+/// What a helper program announced on stdout, one "<what> <value>" line each (the value is
+/// usually a pid). Lines of several processes share the pipe, so they come in any order.
+struct announcements {
+  std::vector<std::pair<std::string, std::string>> lines;
+  /// The value of the first line announcing `what`, or nullopt.
+  std::optional<std::string> get(const std::string& what) const;
+  /// The pid announced as `what`, or 0.
+  pid_t pid(const std::string& what) const;
+  /// Every announced value that is a pid.
+  std::vector<pid_t> pids() const;
+  /// All lines, for failure messages.
+  std::string show() const;
+};
+/// Reads p's announcements until every word in `until` has been seen, or EOF, or `limit`.
+announcements read_announcements(subprocess& p, std::set<std::string> until, std::chrono::milliseconds limit);
 
 }  // namespace mproc::test

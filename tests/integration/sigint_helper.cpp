@@ -1,0 +1,108 @@
+// A node for sigint_test.cpp to interrupt from outside (SIGINT must reach a process of its own).
+//
+//   sigint_helper <mode> <forkserver|spawn|fork> <runtime-root>
+//
+// Every mode starts two children with the given method and kill_grace 300 ms: "sleeper", which
+// sleeps, and "stubborn", which ignores SIGTERM and sleeps (so only SIGKILL or SIGINT ends it).
+// It announces, one "<what> <value>" line each, in any order:
+//
+//   node <pid>, runtime-dir <path>, sleeper <pid>, stubborn <pid>
+//   stubborn-ready <pid>        printed by the stubborn child once SIGTERM is ignored
+//   ready <pid>                 the node is about to do what the mode says
+//
+// Modes:
+//   join          block in sleeper.join(); on errc::interrupted print "interrupted", join both
+//                 children again, print "exitcode-sleeper <n>" and "exitcode-stubborn <n>",
+//                 and return 3 (4 for any other outcome)
+//   timed-join    the same with sleeper.join(60 s)
+//   busy          spin, inside no mproc call (so the node itself must die of SIGINT)
+//   shutdown      return from main: the node's destructor blocks joining both children
+//   unhandled     like busy, but with node_options::handle_sigint = false
+#include <mproc/mproc.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+
+/// One line, one write: lines of several processes share the pipe and must not interleave.
+void announce(const std::string& what, const std::string& value) {
+  std::ostringstream line;
+  line << what << ' ' << value << '\n';
+  std::cout << line.str() << std::flush;
+}
+void announce(const std::string& what, long value) { announce(what, std::to_string(value)); }
+
+void sleep_long() { std::this_thread::sleep_for(std::chrono::minutes(5)); }
+void stubborn_sleep() {
+  ::signal(SIGTERM, SIG_IGN);
+  announce("stubborn-ready", ::getpid());
+  std::this_thread::sleep_for(std::chrono::minutes(5));
+}
+
+int report_interrupted_join(mproc::process& sleeper, mproc::process& stubborn, bool timed) {
+  try {
+    if (timed) {
+      bool exited = sleeper.join(std::chrono::seconds(60));
+      announce("join-returned", exited ? "exited" : "timeout");
+    } else {
+      sleeper.join();
+      announce("join-returned", "exited");
+    }
+    return 4;
+  } catch (const mproc::error& e) {
+    if (e.code() != mproc::errc::interrupted) {
+      announce("other-error", e.what());
+      return 4;
+    }
+  }
+  announce("interrupted", ::getpid());
+  // The node is terminating the children; joining again (no interrupt pending now) sees them end.
+  for (auto* p : {&sleeper, &stubborn}) {
+    std::error_code ec;
+    bool exited = p->join(std::chrono::seconds(20), ec);
+    std::string what = p == &sleeper ? "exitcode-sleeper" : "exitcode-stubborn";
+    if (ec) announce(what, "error:" + ec.message());
+    else if (!exited) announce(what, "timeout");
+    else announce(what, *p->exitcode());
+  }
+  return 3;
+}
+
+}  // namespace
+
+MPROC_ENTRY(sleep_long);
+MPROC_ENTRY(stubborn_sleep);
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: sigint_helper <join|timed-join|busy|shutdown|unhandled> <method> <runtime-root>\n";
+    return 2;
+  }
+  std::string mode = argv[1], method = argv[2];
+  mproc::node_options opts;
+  opts.method = method == "spawn" ? mproc::start_method::spawn
+                : method == "fork" ? mproc::start_method::fork
+                                   : mproc::start_method::forkserver;
+  opts.kill_grace = std::chrono::milliseconds(300);
+  opts.runtime_root = argv[3];
+  opts.handle_sigint = mode != "unhandled";
+  mproc::node node{argc, argv, opts};
+  announce("node", ::getpid());
+  announce("runtime-dir", node.runtime_dir().string());
+  auto sleeper = node.spawn(sleep_long);
+  auto stubborn = node.spawn(stubborn_sleep);
+  announce("sleeper", sleeper.pid());
+  announce("stubborn", stubborn.pid());
+  announce("ready", ::getpid());
+  if (mode == "join" || mode == "timed-join") return report_interrupted_join(sleeper, stubborn, mode == "timed-join");
+  if (mode == "shutdown") return 0;  // ~node joins the children: only SIGINT ends that
+  for (;;) {  // busy, unhandled: working, not inside any mproc call. (The yield lets TSan, which
+    std::this_thread::yield();  // delivers signals only at intercepted calls, see SIGINT.)
+  }
+}
