@@ -1,0 +1,166 @@
+// The mailbox wire format: frames, records, type identity, and what bad bytes turn into.
+#include <gtest/gtest.h>
+
+#include <mproc/detail/wire.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace mproc::detail;
+using mproc::errc;
+
+namespace {
+
+std::vector<std::byte> data_frame(std::uint64_t type, const std::vector<std::string>& values) {
+  std::vector<std::byte> payload;
+  for (const auto& v : values) wire::put_record(payload, [&](mproc::writer& w) { mproc::encode(w, v); });
+  std::vector<std::byte> frame;
+  wire::put_header(frame, wire::kind::data, type, payload.size());
+  frame.insert(frame.end(), payload.begin(), payload.end());
+  return frame;
+}
+
+/// Feeds `bytes` to a splitter in chunks of `chunk`; returns the frames and the final error.
+struct split_result {
+  std::vector<std::pair<wire::header, std::vector<std::byte>>> frames;
+  std::error_code ec;
+};
+split_result split(const std::vector<std::byte>& bytes, std::size_t chunk, std::uint64_t max = wire::default_max_payload) {
+  wire::frame_splitter s{max};
+  split_result r;
+  for (std::size_t at = 0; at < bytes.size() && !r.ec; at += chunk) {
+    std::size_t n = std::min(chunk, bytes.size() - at);
+    auto room = s.prepare(n);
+    std::memcpy(room.data(), bytes.data() + at, n);
+    s.commit(n);
+    wire::header h;
+    std::span<const std::byte> payload;
+    while (s.next(h, payload, r.ec)) r.frames.push_back({h, {payload.begin(), payload.end()}});
+  }
+  return r;
+}
+
+TEST(wire, type_ids_differ_by_type_and_are_stable) {
+  EXPECT_EQ(wire::type_id<int>(), wire::type_id<int>());
+  EXPECT_NE(wire::type_id<int>(), wire::type_id<unsigned>());
+  EXPECT_NE(wire::type_id<int>(), wire::type_id<std::int64_t>());
+  EXPECT_NE(wire::type_id<std::string>(), wire::type_id<std::vector<char>>());
+  EXPECT_EQ(wire::type_name(typeid(std::vector<int>)), "std::vector<int, std::allocator<int> >");
+}
+
+TEST(wire, frames_survive_any_chunking) {
+  auto a = data_frame(7, {"alpha", "", std::string(100000, 'z')});
+  auto b = data_frame(7, {"beta"});
+  std::vector<std::byte> stream = a;
+  stream.insert(stream.end(), b.begin(), b.end());
+  for (std::size_t chunk : {1ul, 3ul, 24ul, 25ul, 4096ul, stream.size()}) {
+    auto r = split(stream, chunk);
+    ASSERT_FALSE(r.ec) << chunk;
+    ASSERT_EQ(r.frames.size(), 2u) << chunk;
+    EXPECT_EQ(r.frames[0].first.type_id, 7u);
+    std::error_code ec;
+    EXPECT_EQ(wire::record_cursor::count(r.frames[0].second, ec), 3u);
+    wire::record_cursor c{r.frames[1].second};
+    std::span<const std::byte> rec;
+    ASSERT_TRUE(c.next(rec, ec));
+    std::string v;
+    wire::decode_record(rec, v);
+    EXPECT_EQ(v, "beta");
+    EXPECT_FALSE(c.next(rec, ec));
+    EXPECT_FALSE(ec);
+  }
+}
+
+TEST(wire, bad_magic_version_and_kind_are_bad_message) {
+  auto good = data_frame(1, {"x"});
+  for (std::size_t offset : {0ul, 4ul, 6ul}) {  // magic, version, kind
+    auto bad = good;
+    bad[offset] ^= std::byte{0x5A};
+    auto r = split(bad, bad.size());
+    EXPECT_EQ(r.ec, errc::bad_message) << "offset " << offset;
+    EXPECT_TRUE(r.frames.empty());
+  }
+}
+
+TEST(wire, oversized_length_is_refused_before_allocating) {
+  wire::header h{wire::magic, wire::version, static_cast<std::uint16_t>(wire::kind::data), 0, std::uint64_t{1} << 40};
+  std::vector<std::byte> bytes(sizeof h);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  auto r = split(bytes, bytes.size());
+  EXPECT_EQ(r.ec, errc::message_too_large);
+  auto small = split(data_frame(1, {std::string(2000, 'a')}), 4096, 1000);
+  EXPECT_EQ(small.ec, errc::message_too_large);
+}
+
+TEST(wire, truncated_frame_waits_and_truncated_record_is_bad_message) {
+  auto f = data_frame(1, {"hello"});
+  f.pop_back();
+  auto r = split(f, f.size());
+  EXPECT_FALSE(r.ec);  // incomplete, not wrong: more bytes may come
+  EXPECT_TRUE(r.frames.empty());
+  // A record whose length runs past its frame.
+  std::vector<std::byte> payload(8);
+  std::uint64_t n = 100;
+  std::memcpy(payload.data(), &n, sizeof n);
+  std::error_code ec;
+  EXPECT_EQ(wire::record_cursor::count(payload, ec), 0u);
+  EXPECT_EQ(ec, errc::bad_message);
+  std::vector<std::byte> stub(3);
+  wire::record_cursor::count(stub, ec);
+  EXPECT_EQ(ec, errc::bad_message);
+}
+
+TEST(wire, record_of_another_type_does_not_decode_silently) {
+  std::vector<std::byte> payload;
+  wire::put_record(payload, [](mproc::writer& w) { mproc::encode(w, std::int32_t{5}); });
+  std::error_code ec;
+  wire::record_cursor c{payload};
+  std::span<const std::byte> rec;
+  ASSERT_TRUE(c.next(rec, ec));
+  std::int64_t wider = 0;
+  EXPECT_THROW(wire::decode_record(rec, wider), mproc::error);
+  std::string s;
+  EXPECT_THROW(wire::decode_record(rec, s), mproc::error);
+}
+
+TEST(wire, put_record_rolls_back_when_encoding_throws) {
+  std::vector<std::byte> payload;
+  wire::put_record(payload, [](mproc::writer& w) { mproc::encode(w, 1); });
+  auto before = payload;
+  EXPECT_THROW(wire::put_record(payload,
+                                [](mproc::writer& w) {
+                                  mproc::encode(w, 2);
+                                  throw mproc::error(errc::invalid_argument, "no");
+                                }),
+               mproc::error);
+  EXPECT_EQ(payload, before);
+}
+
+TEST(wire, random_bytes_never_crash_the_decoder) {
+  std::mt19937_64 rng{42};
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::byte> bytes(rng() % 256);
+    for (auto& b : bytes) b = static_cast<std::byte>(rng());
+    if (round % 2 == 0 && bytes.size() >= sizeof(wire::header)) {  // plausible headers too
+      wire::header h{wire::magic, wire::version, static_cast<std::uint16_t>(1 + rng() % 11), rng(),
+                     rng() % (bytes.size() + 8)};
+      std::memcpy(bytes.data(), &h, sizeof h);
+    }
+    auto r = split(bytes, 1 + rng() % 64);
+    for (auto& [h, payload] : r.frames) {
+      std::error_code ec;
+      wire::record_cursor c{payload};
+      std::span<const std::byte> rec;
+      while (c.next(rec, ec)) {
+        std::string s;
+        try {
+          wire::decode_record(rec, s);
+        } catch (const mproc::error& e) {
+          EXPECT_EQ(e.code(), errc::bad_message);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
