@@ -7,9 +7,9 @@
 //   p = Process(target=f, args=(conn2,)); p.start(); print(conn1.recv()); p.join()
 //
 // Also Pipe(duplex=False): a reader end and a writer end, where sending on the reader end does
-// not compile. The child gets its end by inheritance (start_method::fork, a lambda capturing
-// it); fork copies every descriptor, so each side closes the end it does not use, and the
-// reader then sees the end of the stream after the last message.
+// not compile. Ends travel to children as arguments (their descriptors go with the start
+// message); the parent closes its copy of an end it gave away, so the reader sees the end of
+// the stream once the child is done.
 #include <mproc/mproc.hpp>
 
 #include <iostream>
@@ -19,29 +19,30 @@
 
 using item = std::tuple<int, std::optional<int>, std::string>;
 
+void f(mproc::pipe<item> conn) {
+  conn.send({11, std::nullopt, "lily"});
+  conn.close();
+}
+MPROC_ENTRY(f);
+
+void one_way(mproc::pipe_writer<std::string> w) {
+  for (const char* word : {"one", "way", "only"}) w.send(word);
+}
+MPROC_ENTRY(one_way);
+
 int main(int argc, char** argv) {
-  mproc::node_options opts;
-  opts.method = mproc::start_method::fork;
-  mproc::node node{argc, argv, opts};
+  mproc::node node{argc, argv};
 
   auto [conn1, conn2] = mproc::make_pipe<item>();  // duplex, as Pipe()
-  auto p = node.spawn([conn = conn2, other = conn1]() mutable {
-    other.close();
-    conn.send({11, std::nullopt, "lily"});
-    conn.close();
-  });
-  conn2.close();
+  auto p = node.spawn(f, conn2);
   auto [number, nothing, name] = conn1.recv();
   std::cout << "[" << number << ", " << (nothing ? std::to_string(*nothing) : "None") << ", '" << name << "']"
             << std::endl;
   p.join();
 
   auto [reader, writer] = mproc::make_simplex_pipe<std::string>();  // Pipe(duplex=False)
-  auto q = node.spawn([w = writer, r = reader]() mutable {
-    r.close();
-    for (const char* word : {"one", "way", "only"}) w.send(word);
-  });
-  writer.close();
+  auto q = node.spawn(one_way, writer);
+  writer.close();  // ours; the child's copy closes when it is done
   try {
     for (;;) std::cout << reader.recv() << std::endl;
   } catch (const mproc::error& e) {

@@ -14,6 +14,7 @@
 
 #include "bootstrap.hpp"
 #include "frame.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/current_process.hpp"
 #include "node_impl.hpp"
 
@@ -92,7 +93,8 @@ void die_with_parent(pid_t expected_parent) noexcept {
 void run_child_from_channel(int channel) {
   frame f;
   std::error_code ec;
-  if (!read_frame(channel, f, ec) || f.kind != frame_kind::start) {
+  std::vector<unique_fd> received;  // pipe ends among the arguments
+  if (!read_frame(channel, f, received, ec) || f.kind != frame_kind::start) {
     std::fprintf(stderr, "mproc child %d: no start message from the node (%s)\n", ::getpid(),
                  ec ? ec.message().c_str() : "end of stream");
     ::_exit(1);
@@ -116,6 +118,9 @@ void run_child_from_channel(int channel) {
     if (m.entry.empty()) return;  // a plain process without target: nothing to run
     const entry_info* e = find_entry_by_name(static_cast<entry_kind>(m.kind), m.entry);
     if (e == nullptr) throw error(errc::unknown_entry, "entry '" + m.entry + "' is not registered in this image");
+    fd_set_owned fds;
+    for (auto& fd : received) fds.adopt(fd.release());
+    transfer_in transfer{fds};  // decoding the arguments takes the descriptors by index
     e->invoke(e->fn, m.args);
   });
 }

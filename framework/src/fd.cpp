@@ -69,7 +69,7 @@ bool read_all(int fd, void* p, std::size_t n, std::error_code& ec) noexcept {
 }
 
 namespace {
-constexpr std::size_t max_fds = 4;
+constexpr std::size_t max_fds = 64;  // a start message may carry a pipe end per argument
 }
 
 void send_packet(int fd, std::span<const std::byte> data, std::span<const int> fds, std::error_code& ec) noexcept {

@@ -24,15 +24,24 @@ bool valid(const header& h) noexcept {
 
 }  // namespace
 
-void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload, std::error_code& ec) noexcept {
+void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload, std::span<const int> fds,
+                 std::error_code& ec) noexcept {
   header h{frame_magic, frame_version, static_cast<std::uint16_t>(kind), payload.size()};
-  write_all(fd, &h, sizeof h, ec);
+  if (fds.empty()) write_all(fd, &h, sizeof h, ec);
+  else send_packet(fd, std::as_bytes(std::span{&h, 1}), fds, ec);  // 16 bytes: one write takes them
   if (!ec && !payload.empty()) write_all(fd, payload.data(), payload.size(), ec);
 }
 
-bool read_frame(int fd, frame& out, std::error_code& ec) noexcept {
+bool read_frame(int fd, frame& out, std::vector<unique_fd>& fds, std::error_code& ec) noexcept {
   header h;
-  if (!read_all(fd, &h, sizeof h, ec)) return false;
+  // recvmsg for the first bytes, where descriptors travel; the rest of the header plainly.
+  std::size_t got = recv_packet(fd, std::as_writable_bytes(std::span{&h, 1}), fds, ec);
+  if (ec) return false;
+  if (got == 0) return false;  // clean EOF
+  if (got < sizeof h && !read_all(fd, reinterpret_cast<std::byte*>(&h) + got, sizeof h - got, ec)) {  // NOLINT
+    if (!ec) ec = make_error_code(errc::bad_message);
+    return false;
+  }
   if (!valid(h)) {
     ec = make_error_code(errc::bad_message);
     return false;

@@ -8,10 +8,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "fd.hpp"
 #include "mproc/process.hpp"
 #include "mproc/serialization.hpp"
 
@@ -35,9 +37,19 @@ struct frame {
   std::vector<std::byte> payload;
 };
 
-void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload, std::error_code& ec) noexcept;
-/// Returns false on clean EOF (ec clear) or on error (ec set).
-bool read_frame(int fd, frame& out, std::error_code& ec) noexcept;
+/// `fds` (at most 64) travel with the header (SCM_RIGHTS): a start message's pipe ends.
+void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload, std::span<const int> fds,
+                 std::error_code& ec) noexcept;
+inline void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload, std::error_code& ec) noexcept {
+  write_frame(fd, kind, payload, {}, ec);
+}
+/// Returns false on clean EOF (ec clear) or on error (ec set). Descriptors that came with the
+/// frame are appended to `fds` (CLOEXEC).
+bool read_frame(int fd, frame& out, std::vector<unique_fd>& fds, std::error_code& ec) noexcept;
+inline bool read_frame(int fd, frame& out, std::error_code& ec) noexcept {
+  std::vector<unique_fd> ignored;
+  return read_frame(fd, out, ignored, ec);
+}
 /// Decodes frames from an in-memory buffer (what a non-blocking drain collected).
 /// Returns the frames it could decode; sets ec on garbage or a truncated tail.
 std::vector<frame> parse_frames(const std::vector<std::byte>& bytes, std::error_code& ec);

@@ -233,7 +233,9 @@ void node_impl::start(process& p, std::error_code& ec) {
         return void(ec = make_error_code(errc::unknown_entry));
       msg.kind = entry_kind_byte(entry_kind::process_class);
       msg.entry = e->name;
+      transfer_out transfer;  // pipe ends among its members leave their descriptors here
       msg.args = e->encode(p);
+      s->passed_fds = std::move(transfer.fds());
     } else if (s->entry_fn != nullptr) {
       const entry_info* e = find_entry_by_fn(s->entry_fn);
       if (e == nullptr) return void(ec = make_error_code(errc::unknown_entry));
@@ -280,6 +282,7 @@ void node_impl::start(process& p, std::error_code& ec) {
       spawn_via_forkserver(s, std::move(theirs), start_frame, ec);
       break;
   }
+  s->passed_fds.reset();  // sent with the start message, or inherited by a forked child
   if (ec) {
     std::lock_guard lock{table_mutex_};
     table_.erase(s->id);
@@ -315,6 +318,7 @@ void node_impl::spawn_forked(process& p, process_state& s, const std::string& id
     die_with_parent(parent);
     ::signal(SIGINT, SIG_DFL);
     s.channel.reset();  // the node's end of our channel
+    s.passed_fds.reset();  // duplicates made for other start methods: the originals are inherited
     s.started = true;     // the copied handle now describes this process (no lock: copied memory)
     s.self = true;
     s.pid = ::getpid();
@@ -339,7 +343,7 @@ void node_impl::spawn_exec(process_state& s, unique_fd child_end, std::error_cod
 
 void node_impl::send_start(process_state& s, const std::vector<std::byte>& start_frame) {
   std::error_code ec;  // a child that died before reading is reported by its exit status
-  write_frame(s.channel.get(), frame_kind::start, start_frame, ec);
+  write_frame(s.channel.get(), frame_kind::start, start_frame, s.passed_fds.fds(), ec);
 }
 
 void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,

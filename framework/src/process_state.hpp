@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fd.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/process.hpp"
 #include "mproc/start_method.hpp"
 
@@ -31,6 +32,8 @@ struct process_state {
   std::function<void()> local;         // the target as a closure (fork, and run() in general)
   const void* entry_fn = nullptr;      // registered function, if the target is one
   std::vector<std::byte> args;         // its encoded arguments
+  fd_set_owned passed_fds;             // duplicates of pipe ends among them: sent with the start
+                                       // message (forkserver, spawn) or closed after fork()
   std::weak_ptr<node_impl> owner;      // the node that starts (or started) it
   bool bound = false;                  // constructed with a node; else node::current() at start()
 

@@ -15,6 +15,35 @@ using mproc::errc;
 
 namespace {
 
+/// Echoes every value plus one until -1 or the end of the stream.
+void echo_plus_one(mproc::pipe<std::int64_t> end) {
+  for (;;) {
+    std::error_code ec;
+    auto v = end.recv(ec);
+    if (ec == errc::end_of_stream || v == -1) return;
+    if (ec) std::_Exit(7);
+    end.send(*v + 1);
+  }
+}
+MPROC_ENTRY(echo_plus_one);
+
+/// Writes three words on a simplex writer end, then returns (its end closes with it).
+void write_words(mproc::pipe_writer<std::string> w, std::string prefix) {
+  for (const char* word : {"a", "b", "c"}) w.send(prefix + word);
+}
+MPROC_ENTRY(write_words);
+
+/// A process subclass holding a pipe end, as a member.
+struct greeter : mproc::process {
+  mproc::pipe_writer<std::string> out;
+  void run() override { out.send("hello from " + name()); }
+  template <class F>
+  friend void inspect(F& f, greeter& g) {
+    f(g.out);
+  }
+};
+MPROC_PROCESS_CLASS(greeter);
+
 template <class End>
 concept can_send = requires(End e) { e.send(1); };
 template <class End>
@@ -187,6 +216,54 @@ TEST(pipe, a_received_end_must_match_type_and_direction) {
 }
 
 // ---- across processes -------------------------------------------------------------------
+
+// ---- ends as arguments of processes, every start method --------------------------------
+
+class pipe_argument : public mproc::test::method_test {};
+
+TEST_P(pipe_argument, ping_pong_with_an_end_passed_as_argument) {
+  auto [mine, theirs] = mproc::make_pipe<std::int64_t>();
+  auto child = start(echo_plus_one, theirs);
+  theirs.close();  // the child has its own copy now: ours must go for it to see our EOF
+  for (std::int64_t i = 0; i < 200; ++i) {
+    mine.send(i);
+    ASSERT_EQ(mine.recv(), i + 1);
+  }
+  if (GetParam() == mproc::start_method::fork) {
+    // A forked child also inherited `mine` and cannot see its end: stop it in-band.
+    mine.send(-1);
+  }
+  mine.close();  // forkserver/spawn: the child only has its own end, and sees the end of ours
+  EXPECT_EQ(finish(child), 0);
+}
+
+TEST_P(pipe_argument, simplex_writer_to_reader_and_end_of_stream) {
+  auto [r, w] = mproc::make_simplex_pipe<std::string>();
+  auto child = start(write_words, w, std::string{"w-"});
+  w.close();
+  EXPECT_EQ(r.recv(), "w-a");
+  EXPECT_EQ(r.recv(), "w-b");
+  EXPECT_EQ(r.recv(), "w-c");
+  std::error_code ec;
+  r.recv(ec);
+  EXPECT_EQ(ec, errc::end_of_stream);  // the child exited: its end, the only one left, closed
+  EXPECT_EQ(finish(child), 0);
+}
+
+TEST_P(pipe_argument, an_end_as_member_of_a_process_subclass) {
+  auto [r, w] = mproc::make_simplex_pipe<std::string>();
+  greeter g;
+  g.out = w;
+  g.set_start_method(GetParam());
+  g.start();
+  watchdog.add(g);
+  w.close();
+  g.out = {};
+  EXPECT_EQ(r.recv_for(10s), "hello from " + g.name());
+  EXPECT_EQ(finish(g), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(all_methods, pipe_argument, mproc::test::all_start_methods(), mproc::test::method_name);
 
 /// A node whose children are forked (pipe ends reach them by inheritance), and a watchdog.
 class pipe_process : public testing::Test {

@@ -10,11 +10,13 @@
 // writes. Closing an end — close(), or the last handle of it in every process going away —
 // makes the peer's recv report errc::end_of_stream once it has received everything sent before.
 //
-// Handing an end to another process: with start_method::fork, capture it in the callable (the
-// child inherits the descriptor). fork copies every descriptor, so, as with Python's Pipe, the
-// child should close() the end it does not use, and the parent the child's end: the peer sees
-// end_of_stream only when every copy of an end is closed. Passing ends as arguments of registered functions (forkserver,
-// spawn) comes with descriptor passing; until then such a function does not compile.
+// Handing an end to another process: pass it as an argument (or a member of a process
+// subclass), with any start method; forkserver and spawn children receive exactly the ends they
+// were given (the descriptors travel with the start message). Close your copy of an end you gave
+// away: the peer sees end_of_stream only once every copy of an end is closed. A fork child
+// inherits every descriptor of the parent, the other end of its own pipe included, as with
+// Python's Pipe under fork: close what it does not use (a lambda can), or end the conversation
+// in-band. Inside a queue message an end cannot travel (errc::invalid_argument).
 //
 // Errors: throwing forms (mproc::error) and std::error_code forms. recv on a message of another
 // type: errc::wrong_type (the message is consumed). Garbage: errc::bad_message.

@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "mproc/detail/transfer.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/error.hpp"
 #include "mproc/serialization.hpp"
@@ -126,7 +127,7 @@ class process {
   template <class Fn, class... Args>
   void set_target(Fn&& fn, Args&&... args);
   void set_local_target(std::function<void()> local);
-  void set_entry_target(const void* fn, std::vector<std::byte> args);
+  void set_entry_target(const void* fn, std::vector<std::byte> args, detail::fd_set_owned passed_fds);
   void signal(int sig, std::error_code& ec) noexcept;
 
   std::shared_ptr<detail::process_state> state_;
@@ -194,7 +195,9 @@ void process::set_target(Fn&& fn, Args&&... args) {
     static_assert(serializable<tuple>,
                   "every parameter of a process entry function must be mproc::serializable");
     tuple values{std::forward<Args>(args)...};
-    set_entry_target(detail::fn_address(fn), to_bytes(values));
+    detail::transfer_out transfer;  // pipe ends among the arguments leave their descriptors here
+    auto bytes = to_bytes(values);
+    set_entry_target(detail::fn_address(fn), std::move(bytes), std::move(transfer.fds()));
     set_local_target([fn, values = std::move(values)]() mutable {
       std::apply([&](auto&... xs) { fn(std::move(xs)...); }, values);
     });
