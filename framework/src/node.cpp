@@ -233,9 +233,11 @@ void node_impl::start(process& p, std::error_code& ec) {
         return void(ec = make_error_code(errc::unknown_entry));
       msg.kind = entry_kind_byte(entry_kind::process_class);
       msg.entry = e->name;
-      transfer_out transfer;  // pipe ends among its members leave their descriptors here
+      transfer_out transfer;  // pipe ends and queue handles among its members leave traces here
       msg.args = e->encode(p);
-      s->passed_fds = std::move(transfer.fds());
+      auto tickets = std::move(transfer.bundle().at_end);
+      s->passed.fds = std::move(transfer.fds());
+      for (auto& t : tickets) s->passed.at_end.push_back(std::move(t));
     } else if (s->entry_fn != nullptr) {
       const entry_info* e = find_entry_by_fn(s->entry_fn);
       if (e == nullptr) return void(ec = make_error_code(errc::unknown_entry));
@@ -282,13 +284,17 @@ void node_impl::start(process& p, std::error_code& ec) {
       spawn_via_forkserver(s, std::move(theirs), start_frame, ec);
       break;
   }
-  s->passed_fds.reset();  // sent with the start message, or inherited by a forked child
+  s->passed.fds.reset();  // sent with the start message, or inherited by a forked child
   if (ec) {
     std::lock_guard lock{table_mutex_};
     table_.erase(s->id);
     return;
   }
   if (method != start_method::forkserver) watch_direct_child(s);
+  // The child has the target now (a copy, or its encoding); the parent never runs it. Drop our
+  // copy of the arguments: handles among them (a queue that can put, a pipe end) must not stay
+  // alive here as long as the process object does.
+  s->local = nullptr;
 }
 
 void node_impl::spawn_forked(process& p, process_state& s, const std::string& identity, unique_fd child_end,
@@ -318,7 +324,8 @@ void node_impl::spawn_forked(process& p, process_state& s, const std::string& id
     die_with_parent(parent);
     ::signal(SIGINT, SIG_DFL);
     s.channel.reset();  // the node's end of our channel
-    s.passed_fds.reset();  // duplicates made for other start methods: the originals are inherited
+    s.passed.fds.reset();  // duplicates made for other start methods: the originals are inherited
+    s.passed.at_end.clear();  // the parent releases the tickets, not the child
     s.started = true;     // the copied handle now describes this process (no lock: copied memory)
     s.self = true;
     s.pid = ::getpid();
@@ -343,7 +350,7 @@ void node_impl::spawn_exec(process_state& s, unique_fd child_end, std::error_cod
 
 void node_impl::send_start(process_state& s, const std::vector<std::byte>& start_frame) {
   std::error_code ec;  // a child that died before reading is reported by its exit status
-  write_frame(s.channel.get(), frame_kind::start, start_frame, s.passed_fds.fds(), ec);
+  write_frame(s.channel.get(), frame_kind::start, start_frame, s.passed.fds.fds(), ec);
 }
 
 void node_impl::spawn_via_forkserver(const std::shared_ptr<process_state>& s, unique_fd child_end,
@@ -522,6 +529,8 @@ void node_impl::finish(const std::shared_ptr<process_state>& s, int exitcode, st
   if (!s->exception && lost) s->exception = std::move(lost);
   s->exitcode = exitcode;
   s->pidfd.reset();
+  // Queue handles it was given stop counting as writers before anybody hears of the exit.
+  s->passed.end();
   s->changed.notify_all();
   lock.unlock();
   {

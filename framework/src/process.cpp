@@ -89,10 +89,10 @@ process& process::operator=(process&&) noexcept = default;
 process::~process() = default;
 
 void process::set_local_target(std::function<void()> local) { state_->local = std::move(local); }
-void process::set_entry_target(const void* fn, std::vector<std::byte> args, detail::fd_set_owned passed_fds) {
+void process::set_entry_target(const void* fn, std::vector<std::byte> args, detail::transfer_bundle passed) {
   state_->entry_fn = fn;
   state_->args = std::move(args);
-  state_->passed_fds = std::move(passed_fds);
+  state_->passed = std::move(passed);
 }
 
 void process::run() {

@@ -29,11 +29,13 @@ struct process_state {
   std::string name;
   bool daemon = false;
   std::optional<start_method> method;  // nullopt: the node's default
-  std::function<void()> local;         // the target as a closure (fork, and run() in general)
+  std::function<void()> local;         // the target as a closure (fork, and run() in general);
+                                       // dropped in the parent once started
   const void* entry_fn = nullptr;      // registered function, if the target is one
   std::vector<std::byte> args;         // its encoded arguments
-  fd_set_owned passed_fds;             // duplicates of pipe ends among them: sent with the start
-                                       // message (forkserver, spawn) or closed after fork()
+  transfer_bundle passed;              // duplicates of pipe ends among them (sent with the start
+                                       // message, or closed after fork()), and queue tickets to
+                                       // release once the process has ended
   std::weak_ptr<node_impl> owner;      // the node that starts (or started) it
   bool bound = false;                  // constructed with a node; else node::current() at start()
 

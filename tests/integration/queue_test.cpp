@@ -111,6 +111,31 @@ MPROC_ENTRY(get_and_task_done);
 void get_one_and_leave(mproc::queue<std::int64_t> q, mproc::queue<std::int64_t> result) { result.put(q.get()); }
 MPROC_ENTRY(get_one_and_leave);
 
+/// Reads until no writer is left; reports how many values it got and their sum.
+void read_to_the_end(mproc::queue_reader<std::int64_t> q, mproc::queue<std::int64_t> result) {
+  std::int64_t n = 0, sum = 0;
+  for (;;) {
+    std::error_code ec;
+    auto v = q.get(20s, ec);
+    if (ec == errc::end_of_stream) break;
+    if (ec) std::_Exit(8);  // a timeout here would be a hang in real life
+    ++n;
+    sum += *v;
+  }
+  result.put(n);
+  result.put(sum);
+}
+MPROC_ENTRY(read_to_the_end);
+
+/// Puts n values, then dies by SIGKILL (a crashed producer).
+void produce_then_crash(mproc::queue<std::int64_t> q, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) q.put(i);
+  std::error_code ec;
+  q.qsize(ec);  // a round trip: the values are in the queue before we die
+  ::kill(::getpid(), SIGKILL);
+}
+MPROC_ENTRY(produce_then_crash);
+
 /// Takes n values as fast as it can (its batches grow meanwhile), then dies by SIGKILL with the
 /// rest of its last batch unconsumed.
 void take_then_die(mproc::queue<std::int64_t> q, std::int64_t n) {
@@ -254,6 +279,49 @@ TEST(queue_local, task_done_and_join) {
   std::error_code ec;
   q.task_done(ec);
   EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+template <class Q>
+concept can_put = requires(Q q) { q.put(1); };
+static_assert(can_put<mproc::queue<int>> && !can_put<mproc::queue_reader<int>>,
+              "a queue_reader must not compile a put");
+
+TEST(queue_local, reader_sees_end_of_stream_once_no_writer_is_left) {
+  mproc::node node;
+  auto q = node.make_queue<int>();
+  mproc::queue_reader<int> r = q;  // any handle converts to a reader
+  std::error_code ec;
+  EXPECT_EQ(r.get(10ms, ec), std::nullopt);  // a writer exists: nothing yet is just "empty"...
+  EXPECT_EQ(ec, errc::empty);
+  q.put(1);
+  q.put(2);
+  EXPECT_EQ(r.get(), 1);
+  auto copy = q;
+  q = {};
+  EXPECT_EQ(r.get(), 2);
+  EXPECT_EQ(r.get(10ms, ec), std::nullopt);
+  EXPECT_EQ(ec, errc::empty);  // ...the copy is still a writer
+  copy = {};
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(r.get(ec), std::nullopt);  // no writer left: at once, not after a timeout
+  EXPECT_EQ(ec, errc::end_of_stream);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(mproc::wait({r}, 0ms), (std::vector<std::size_t>{0}));  // and it is "ready"
+}
+
+TEST(queue_local, a_reader_does_not_become_a_writer_on_arrival) {
+  mproc::node node;
+  auto q = node.make_queue<int>();
+  auto bytes = mproc::to_bytes(q.reader());
+  try {
+    mproc::from_bytes<mproc::queue<int>>(bytes.data(), bytes.size());
+    FAIL() << "a read-only handle became one that can put";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::wrong_type);
+  }
+  auto r = mproc::from_bytes<mproc::queue_reader<int>>(bytes.data(), bytes.size());
+  q.put(3);
+  EXPECT_EQ(r.get(), 3);
 }
 
 TEST(queue_local, encoding_error_is_reported_by_put_and_stores_nothing) {
@@ -410,6 +478,29 @@ TEST_P(queue_test, consumer_killed_with_a_prefetched_batch_loses_nothing) {
   EXPECT_TRUE(mproc::test::eventually([&] { return q.qsize() == 4900u; }));
   EXPECT_EQ(q.qsize(), 4900u);
   for (std::int64_t i = 100; i < 5000; ++i) ASSERT_EQ(q.get(1s), i);
+}
+
+TEST_P(queue_test, reader_gets_everything_then_end_of_stream_when_the_producer_is_done) {
+  auto q = node.make_queue<std::int64_t>();
+  auto result = node.make_queue<std::int64_t>();
+  auto c = start(read_to_the_end, q.reader(), result);
+  auto p = start(produce_range, q, std::int64_t{0}, std::int64_t{20000});
+  q = {};  // at once: the producer's handle is still on its way (a ticket keeps it counted)
+  EXPECT_EQ(result.get(30s), 20000);
+  EXPECT_EQ(result.get(30s), std::int64_t{20000} * 19999 / 2);
+  EXPECT_EQ(finish(p), 0);
+  EXPECT_EQ(finish(c), 0);
+}
+
+TEST_P(queue_test, a_crashed_producer_ends_the_stream_instead_of_hanging) {
+  auto q = node.make_queue<std::int64_t>();
+  auto result = node.make_queue<std::int64_t>();
+  auto c = start(read_to_the_end, q.reader(), result);
+  auto p = start(produce_then_crash, q, std::int64_t{500});
+  q = {};
+  EXPECT_EQ(finish(p), -SIGKILL);
+  EXPECT_EQ(result.get(30s), 500);
+  EXPECT_EQ(finish(c), 0);
 }
 
 TEST_P(queue_test, handle_inside_a_message_and_owner_death) {

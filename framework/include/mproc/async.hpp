@@ -92,9 +92,9 @@ class async_take_op : public std::enable_shared_from_this<async_take_op<T, Sourc
   bool watching_ = false;
 };
 
-template <class T>
+template <class T, bool CanPut>
 struct queue_source {
-  queue<T> q;
+  basic_queue<T, CanPut> q;
   int watch(std::error_code& ec) {
     auto* c = queue_access::core(q, ec);
     return c != nullptr ? c->watch(ec) : -1;
@@ -131,9 +131,9 @@ auto async_take(const Executor& ex, Source source, Token&& token) {
 }  // namespace detail
 
 /// Takes the next message of `q` without blocking a thread; completes with (error, value).
-template <class T, class Executor, class Token>
-auto async_get(const Executor& ex, const queue<T>& q, Token&& token) {
-  return detail::async_take<T>(ex, detail::queue_source<T>{q}, std::forward<Token>(token));
+template <class T, bool CanPut, class Executor, class Token>
+auto async_get(const Executor& ex, const basic_queue<T, CanPut>& q, Token&& token) {
+  return detail::async_take<T>(ex, detail::queue_source<T, CanPut>{q}, std::forward<Token>(token));
 }
 
 /// Receives the next message of a pipe end without blocking a thread.

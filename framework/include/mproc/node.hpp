@@ -43,8 +43,10 @@
 
 namespace mproc {
 
+template <class T, bool CanPut>
+class basic_queue;
 template <class T>
-class queue;
+using queue = basic_queue<T, true>;
 
 /// If this image of the program was started by mproc (spawn start method, or a fork server
 /// started as a fresh image), runs that role and never returns; otherwise returns at once.

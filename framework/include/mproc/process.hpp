@@ -127,7 +127,7 @@ class process {
   template <class Fn, class... Args>
   void set_target(Fn&& fn, Args&&... args);
   void set_local_target(std::function<void()> local);
-  void set_entry_target(const void* fn, std::vector<std::byte> args, detail::fd_set_owned passed_fds);
+  void set_entry_target(const void* fn, std::vector<std::byte> args, detail::transfer_bundle passed);
   void signal(int sig, std::error_code& ec) noexcept;
 
   std::shared_ptr<detail::process_state> state_;
@@ -195,9 +195,9 @@ void process::set_target(Fn&& fn, Args&&... args) {
     static_assert(serializable<tuple>,
                   "every parameter of a process entry function must be mproc::serializable");
     tuple values{std::forward<Args>(args)...};
-    detail::transfer_out transfer;  // pipe ends among the arguments leave their descriptors here
+    detail::transfer_out transfer;  // pipe ends and queue handles among the arguments leave traces here
     auto bytes = to_bytes(values);
-    set_entry_target(detail::fn_address(fn), std::move(bytes), std::move(transfer.fds()));
+    set_entry_target(detail::fn_address(fn), std::move(bytes), std::move(transfer.bundle()));
     set_local_target([fn, values = std::move(values)]() mutable {
       std::apply([&](auto&... xs) { fn(std::move(xs)...); }, values);
     });

@@ -25,6 +25,11 @@
 //    errc::closed everywhere; getters drain what is left, then get errc::closed.
 //  - task_done()/join() as JoinableQueue: join waits until every message put has been matched
 //    by a task_done(); one task_done() too many is errc::invalid_argument.
+//  - Writers and readers: queue<T> can put and get; queue_reader<T> (q.reader(), or any
+//    queue<T> converted) can only get. Once no handle that can put is left anywhere — none in
+//    any process, none on its way as a process argument or inside a message — a get on the
+//    empty queue fails with errc::end_of_stream at once instead of waiting for ever (a crashed
+//    producer included). So give consumers a queue_reader, and drop the writers you do not use.
 //  - When the owner's process ends, the queue ends with it: calls fail with errc::node_closed.
 //
 // Errors: every call has a throwing form (mproc::error) and a std::error_code form.
@@ -44,6 +49,7 @@
 #include <utility>
 
 #include "mproc/detail/queue_core.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
 #include "mproc/error.hpp"
 #include "mproc/node.hpp"
@@ -65,9 +71,13 @@ namespace detail {
 struct queue_access;
 }
 
-template <class T>
-class queue {
+/// queue<T> (can put and get) and queue_reader<T> (can only get) are the two faces of a queue
+/// handle; see the header comment.
+template <class T, bool CanPut>
+class basic_queue {
   friend struct detail::queue_access;
+  template <class, bool>
+  friend class basic_queue;
   static_assert(serializable<T>, "mproc::queue<T>: T must be mproc::serializable (see mproc/serialization.hpp)");
 
  public:
@@ -75,29 +85,53 @@ class queue {
   using duration = std::chrono::steady_clock::duration;
 
   /// An empty handle; every call fails with errc::invalid_argument until one is assigned.
-  queue() = default;
+  basic_queue() = default;
   /// A new queue owned by this process; maxsize 0 means unbounded.
-  explicit queue(node&, std::size_t maxsize = 0) {
+  explicit basic_queue(node&, std::size_t maxsize = 0)
+    requires CanPut
+  {
     std::error_code ec;
     auto core = detail::create_queue(detail::wire::type_id<T>(), typeid(T), maxsize, ec);
     throw_if(ec, "mproc::queue");
-    handle_ = detail::queue_handle{std::move(core), typeid(T)};
+    handle_ = detail::queue_handle{std::move(core), typeid(T), true};
   }
 
   bool valid() const noexcept { return handle_.valid(); }
+  /// A read-only handle to the same queue: it can get, and does not count as a writer.
+  basic_queue<T, false> reader() const {
+    basic_queue<T, false> r;
+    r.handle_ = handle_.as_reader();
+    return r;
+  }
+  /// Any handle converts to a reader.
+  operator basic_queue<T, false>() const  // NOLINT: implicit, like a derived-to-base conversion
+    requires CanPut
+  {
+    return reader();
+  }
 
   // ---- put ----
-  void put(const T& value) { throw_if(put_until(value, detail::forever), "mproc::queue::put"); }
-  void put(const T& value, std::error_code& ec) { ec = put_until(value, detail::forever); }
+  void put(const T& value)
+    requires CanPut
+  { throw_if(put_until(value, detail::forever), "mproc::queue::put"); }
+  void put(const T& value, std::error_code& ec)
+    requires CanPut
+  { ec = put_until(value, detail::forever); }
   /// Waits at most `timeout` for room; errc::full when none came.
-  void put(const T& value, duration timeout) {
+  void put(const T& value, duration timeout)
+    requires CanPut
+  {
     throw_if(put_until(value, detail::deadline_after(timeout)), "mproc::queue::put");
   }
-  void put(const T& value, duration timeout, std::error_code& ec) {
+  void put(const T& value, duration timeout, std::error_code& ec)
+    requires CanPut
+  {
     ec = put_until(value, detail::deadline_after(timeout));
   }
   /// Puts only when there is room now; false when full. Other errors throw.
-  bool try_put(const T& value) {
+  bool try_put(const T& value)
+    requires CanPut
+  {
     auto ec = put_until(value, std::chrono::steady_clock::now());
     if (ec == errc::full) return false;
     throw_if(ec, "mproc::queue::try_put");
@@ -172,12 +206,12 @@ class queue {
   /// Internal: the name by which this handle travels.
   const detail::queue_token& token() const { return handle_.token(); }
   /// Internal: a handle for a queue known by name (what decoding a handle does).
-  static queue attach(const detail::queue_token& token) {
+  static basic_queue attach(const detail::queue_token& token) {
     std::error_code ec;
     auto core = detail::open_queue(token, typeid(T), ec);
     throw_if(ec, "mproc::queue (received handle)");
-    queue q;
-    q.handle_ = detail::queue_handle{std::move(core), typeid(T)};
+    basic_queue q;
+    q.handle_ = detail::queue_handle{std::move(core), typeid(T), CanPut};
     return q;
   }
 
@@ -226,12 +260,21 @@ class queue {
 namespace detail {
 /// For mproc::wait and the asynchronous face: the core behind a handle.
 struct queue_access {
-  template <class T>
-  static queue_core* core(const queue<T>& q, std::error_code& ec) {
+  template <class T, bool CanPut>
+  static queue_core* core(const basic_queue<T, CanPut>& q, std::error_code& ec) {
     return q.core(ec);
+  }
+  template <class T, bool CanPut>
+  static std::shared_ptr<queue_core> shared_core(const basic_queue<T, CanPut>& q, std::error_code& ec) {
+    if (!q.valid()) return ec = make_error_code(errc::invalid_argument), nullptr;
+    ec.clear();
+    return q.handle_.shared_core();
   }
 };
 }  // namespace detail
+
+template <class T>
+using queue_reader = basic_queue<T, false>;
 
 template <class T>
 queue<T> node::make_queue(std::size_t maxsize) {
@@ -239,20 +282,37 @@ queue<T> node::make_queue(std::size_t maxsize) {
 }
 
 /// A queue handle travels by name: passed to a spawned function or inside a message, it
-/// reaches the same queue in the receiving process.
-template <class T>
-struct codec<queue<T>> {
+/// reaches the same queue in the receiving process. A handle that can put travels with a
+/// ticket, so it counts as a writer on its way (until the receiver opens it, or the process it
+/// was given to ends). A queue_reader cannot become a queue<T> on arrival (errc::wrong_type).
+template <class T, bool CanPut>
+struct codec<basic_queue<T, CanPut>> {
   static constexpr bool enabled = true;
-  static void encode(writer& w, const queue<T>& q) {
+  static void encode(writer& w, const basic_queue<T, CanPut>& q) {
     if (!q.valid()) throw error(errc::invalid_argument, "encoding an empty mproc::queue handle");
-    mproc::encode(w, q.token());
+    detail::queue_token token = q.token();
+    if constexpr (CanPut) {
+      std::error_code ec;
+      auto core = detail::queue_access::shared_core(q, ec);
+      throw_if(ec, "mproc::queue (encoding a handle)");
+      token.ticket = core->issue_ticket();
+      if (auto* out = detail::transfer_out::current())
+        out->bundle().at_end.push_back([core, ticket = token.ticket] { core->release_ticket(ticket); });
+    }
+    mproc::encode(w, token);
   }
-  static void decode(reader& r, queue<T>& q) {
+  static void decode(reader& r, basic_queue<T, CanPut>& q) {
     detail::queue_token token;
     mproc::decode(r, token);
     if (token.type_id != detail::wire::type_id<T>())
       throw error(errc::wrong_type, "received a queue handle of another message type");
-    q = queue<T>::attach(token);
+    if (CanPut && token.ticket == 0)
+      throw error(errc::wrong_type, "received a read-only queue handle where one that can put is expected");
+    q = basic_queue<T, CanPut>::attach(token);  // our writer presence (if any) exists from here on
+    if (token.ticket != 0) {
+      std::error_code ec;
+      if (auto* c = detail::queue_access::core(q, ec)) c->redeem_ticket(token.ticket);
+    }
   }
 };
 

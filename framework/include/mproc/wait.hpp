@@ -36,8 +36,8 @@ int waitable_ready_fd(std::error_code& ec);
 /// A reference to something mproc::wait can wait for. It must outlive the wait call.
 class waitable {
  public:
-  template <class T>
-  waitable(queue<T>& q)  // NOLINT: implicit, so a braced list of objects works
+  template <class T, bool CanPut>
+  waitable(basic_queue<T, CanPut>& q)  // NOLINT: implicit, so a braced list of objects works
       : watch_([&q](std::error_code& ec) -> int {
           auto* c = detail::queue_access::core(q, ec);
           return c != nullptr ? c->watch(ec) : -1;

@@ -120,6 +120,32 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
   }
 }
 
+void queue_client::notify_owner(wire::op what, std::uint64_t arg) {
+  conn_->send_message(wire::kind::request, wire::request_message{0, static_cast<std::uint8_t>(what), arg});
+}
+
+std::shared_ptr<void> queue_client::writer_presence() {
+  std::lock_guard lock{mutex_};
+  if (auto p = presence_.lock()) return p;
+  notify_owner(wire::op::writer, 1);
+  // Not an owning pointer: its "deleter" tells the owner the last writer handle here went.
+  std::shared_ptr<void> p{static_cast<void*>(this), [conn = conn_](void*) {
+                            conn->send_message(wire::kind::request,
+                                               wire::request_message{0, static_cast<std::uint8_t>(wire::op::writer), 0});
+                          }};
+  presence_ = p;
+  return p;
+}
+
+std::uint64_t queue_client::issue_ticket() {
+  std::uint64_t id = new_ticket_id();
+  notify_owner(wire::op::ticket_issue, id);  // ahead of our own presence's end, on this connection
+  return id;
+}
+
+void queue_client::redeem_ticket(std::uint64_t ticket) { notify_owner(wire::op::ticket_redeem, ticket); }
+void queue_client::release_ticket(std::uint64_t ticket) { notify_owner(wire::op::ticket_release, ticket); }
+
 int queue_client::watch(std::error_code& ec) {
   std::lock_guard lock{mutex_};
   if (inbox_.empty() && !want_out_ && !final_ && !dead_) send_want_locked();

@@ -48,6 +48,10 @@ class queue_client final : public queue_core {
   const queue_token& token() const noexcept override { return token_; }
   int watch(std::error_code& ec) override;
   void unwatch() noexcept override;
+  std::shared_ptr<void> writer_presence() override;
+  std::uint64_t issue_ticket() override;
+  void redeem_ticket(std::uint64_t ticket) override;
+  void release_ticket(std::uint64_t ticket) override;
   /// Ends the connection (runtime shutdown).
   void disconnect() noexcept { conn_->close(); }
 
@@ -64,6 +68,8 @@ class queue_client final : public queue_core {
   /// The error for a dead connection.
   std::error_code broken_locked() const noexcept;
   void send_want_locked();
+  /// A request the owner does not answer.
+  void notify_owner(wire::op what, std::uint64_t arg);
   bool ready_locked() const noexcept { return !inbox_.empty() || final_ || dead_; }
 
   const queue_token token_;
@@ -86,6 +92,7 @@ class queue_client final : public queue_core {
   std::map<std::uint64_t, pending_reply> replies_;
   ready_signal ready_;
   std::shared_ptr<shared_counter> consumed_;
+  std::weak_ptr<void> presence_;  // this process's writer presence
   std::uint64_t consumed_total_ = 0;  // records get() returned (mirrored into consumed_)
 };
 

@@ -33,12 +33,12 @@ void queue_owner::put(encode_fn encode, const void* value, deadline until, std::
 
 void queue_owner::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
   std::unique_lock lock{mutex_};
-  if (!changed_.wait_until(lock, until, [&] { return closed_ || !store_.empty(); })) {
+  if (!changed_.wait_until(lock, until, [&] { return !store_.empty() || finished(); })) {
     ec = make_error_code(errc::empty);
     return;
   }
   if (store_.empty()) {
-    ec = make_error_code(errc::closed);
+    ec = make_error_code(finished_code());
     return;
   }
   ec.clear();
@@ -84,9 +84,60 @@ void queue_owner::join(deadline until, std::error_code& ec) {
   else ec.clear();
 }
 
+bool queue_owner::no_writers() const noexcept {
+  if (local_writer_ || !tickets_.empty()) return false;
+  return std::none_of(sessions_.begin(), sessions_.end(), [](const session_ptr& s) { return s->writer; });
+}
+
+std::shared_ptr<void> queue_owner::writer_presence() {
+  std::lock_guard lock{mutex_};
+  if (auto p = local_presence_.lock()) return p;
+  local_writer_ = true;
+  std::weak_ptr<queue_owner> weak = weak_from_this();
+  // Not an owning pointer: its "deleter" marks the moment the last local writer handle went.
+  std::shared_ptr<void> p{static_cast<void*>(this), [weak](void*) {
+                            if (auto self = weak.lock()) {
+                              std::unique_lock l{self->mutex_};
+                              self->local_writer_ = false;
+                              self->serve(l);
+                            }
+                          }};
+  local_presence_ = p;
+  return p;
+}
+
+void queue_owner::ticket_issued(std::uint64_t id) {
+  if (early_redeems_.erase(id) == 0) tickets_.insert(id);
+}
+
+void queue_owner::ticket_gone(std::uint64_t id, bool redeemed) {
+  // A redeem can overtake its issue (they travel on different connections); the issuer's own
+  // presence keeps the writer count above zero meanwhile.
+  if (tickets_.erase(id) == 0 && redeemed) early_redeems_.insert(id);
+}
+
+std::uint64_t queue_owner::issue_ticket() {
+  std::uint64_t id = new_ticket_id();
+  std::lock_guard lock{mutex_};
+  ticket_issued(id);
+  return id;
+}
+
+void queue_owner::redeem_ticket(std::uint64_t ticket) {
+  std::unique_lock lock{mutex_};
+  ticket_gone(ticket, true);
+  serve(lock);
+}
+
+void queue_owner::release_ticket(std::uint64_t ticket) {
+  std::unique_lock lock{mutex_};
+  ticket_gone(ticket, false);
+  serve(lock);
+}
+
 int queue_owner::watch(std::error_code& ec) {
   std::lock_guard lock{mutex_};
-  return ready_.watch(!store_.empty() || closed_, ec);
+  return ready_.watch(!store_.empty() || finished(), ec);
 }
 
 void queue_owner::unwatch() noexcept {
@@ -191,6 +242,22 @@ void queue_owner::on_request(const session_ptr& s, const wire::request_message& 
       std::lock_guard lock{mutex_};
       return reply(s, r.id, errc{}, unfinished_);
     }
+    case wire::op::writer: {
+      std::unique_lock lock{mutex_};
+      s->writer = r.arg != 0;
+      return serve(lock);
+    }
+    case wire::op::ticket_issue: {
+      std::unique_lock lock{mutex_};
+      ticket_issued(r.arg);
+      return serve(lock);
+    }
+    case wire::op::ticket_redeem:
+    case wire::op::ticket_release: {
+      std::unique_lock lock{mutex_};
+      ticket_gone(r.arg, static_cast<wire::op>(r.what) == wire::op::ticket_redeem);
+      return serve(lock);
+    }
   }
   reply(s, r.id, errc::invalid_argument);
 }
@@ -222,6 +289,7 @@ void queue_owner::recover_unconsumed(session& s) {
 void queue_owner::on_close(const session_ptr& s) {
   std::unique_lock lock{mutex_};
   s->gone = true;
+  s->writer = false;
   recover_unconsumed(*s);
   credits_out_ -= s->credits;  // slots it was granted and never used are free again
   s->credits = 0;
@@ -231,13 +299,15 @@ void queue_owner::on_close(const session_ptr& s) {
 
 void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
   // Consumers waiting in other processes, in the order they asked.
-  while (!waiting_.empty() && (!store_.empty() || closed_)) {
+  while (!waiting_.empty() && (!store_.empty() || finished())) {
     auto s = waiting_.front().lock();
     waiting_.pop_front();
     if (!s || s->gone || s->want == 0) continue;
-    if (store_.empty()) {  // closed and drained
+    if (store_.empty()) {  // closed and drained, or no writer left
+      errc code = finished_code();
       s->conn->send_message(wire::kind::status,
-                            wire::status_message{static_cast<std::int32_t>(errc::closed), "queue closed"});
+                            wire::status_message{static_cast<std::int32_t>(code),
+                                                 code == errc::closed ? "queue closed" : "no writer left"});
     } else {
       std::vector<std::byte> payload;
       std::size_t n = store_.take(s->want, max_batch_bytes, payload);
@@ -266,7 +336,7 @@ void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
     }
     if (!s->credit_requests.empty()) credit_waiting_.push_back(s);
   }
-  ready_.update(!store_.empty() || closed_);
+  ready_.update(!store_.empty() || finished());
   if (unfinished_ == 0) {
     for (auto& s : sessions_) {
       for (auto id : s->joins) reply(s, id, errc{});

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <list>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,10 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   const std::string& type_name() const noexcept { return type_name_; }
   int watch(std::error_code& ec) override;
   void unwatch() noexcept override;
+  std::shared_ptr<void> writer_presence() override;
+  std::uint64_t issue_ticket() override;
+  void redeem_ticket(std::uint64_t ticket) override;
+  void release_ticket(std::uint64_t ticket) override;
 
   struct session;
   using session_ptr = std::shared_ptr<session>;
@@ -55,6 +60,7 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
     std::deque<std::uint64_t> credit_requests;  // ids waiting for a slot
     std::deque<std::uint64_t> joins;            // ids waiting for unfinished == 0
     bool gone = false;
+    bool writer = false;  // that process holds a handle that can put
     // What a consumer that dies without a goodbye did not take: see shared_counter.hpp.
     std::shared_ptr<shared_counter> consumed;  // its get() count, in shared memory
     std::uint64_t sent = 0;                     // records sent to it in batches
@@ -68,6 +74,12 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   /// Answers whatever the current state allows: wants, credit requests, joins; wakes locals.
   void serve(std::unique_lock<std::mutex>& lock);
   bool has_room() const noexcept { return maxsize_ == 0 || store_.size() + credits_out_ < maxsize_; }
+  bool no_writers() const noexcept;
+  /// Nothing to take now, and nothing will come: closed, or no writer left.
+  bool finished() const noexcept { return store_.empty() && (closed_ || no_writers()); }
+  errc finished_code() const noexcept { return closed_ ? errc::closed : errc::end_of_stream; }
+  void ticket_issued(std::uint64_t id);
+  void ticket_gone(std::uint64_t id, bool redeemed);
   static void reply(const session_ptr& s, std::uint64_t id, errc code, std::uint64_t value = 0);
   /// On a connection's end: puts back what was sent to it and neither taken nor given back.
   void recover_unconsumed(session& s);
@@ -83,6 +95,12 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   std::uint64_t unfinished_ = 0;  // put minus task_done
   bool closed_ = false;
   ready_signal ready_;  // readable while a local get would not block
+  // Writers: this process's handles that can put, sessions of processes that hold such handles,
+  // and writer handles in flight (tickets). A redeem that overtook its issue is remembered.
+  std::weak_ptr<void> local_presence_;
+  bool local_writer_ = false;
+  std::set<std::uint64_t> tickets_;
+  std::set<std::uint64_t> early_redeems_;
   std::list<session_ptr> sessions_;
   std::deque<std::weak_ptr<session>> waiting_;  // sessions with a pending want, FIFO
   std::deque<std::weak_ptr<session>> credit_waiting_;  // sessions waiting for a slot, FIFO

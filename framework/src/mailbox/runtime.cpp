@@ -368,16 +368,26 @@ std::shared_ptr<queue_client> mailbox_runtime::connect_client(const queue_token&
   }
 }
 
-queue_core* mailbox_runtime::reopen(const queue_token& token, const std::type_info& type, std::error_code& ec) {
+queue_core* mailbox_runtime::reopen(const queue_token& token, const std::type_info& type, bool writer,
+                                    std::error_code& ec) {
   auto key = std::make_pair(token.path, token.queue_id);
+  std::shared_ptr<queue_core> core;
   {
     std::lock_guard lock{mutex_};
-    if (auto it = reopened_.find(key); it != reopened_.end()) return ec.clear(), it->second.get();
+    if (auto it = reopened_.find(key); it != reopened_.end()) core = it->second;
   }
-  auto core = open_queue(token, type, ec);
-  if (ec) return nullptr;
-  std::lock_guard lock{mutex_};
-  return reopened_.emplace(key, std::move(core)).first->second.get();
+  if (!core) {
+    core = open_queue(token, type, ec);
+    if (ec) return nullptr;
+    std::lock_guard lock{mutex_};
+    core = reopened_.emplace(key, std::move(core)).first->second;
+  }
+  ec.clear();
+  if (writer) {
+    std::lock_guard lock{mutex_};
+    if (!reopened_presences_.count(key)) reopened_presences_.emplace(key, core->writer_presence());
+  }
+  return core.get();
 }
 
 void mailbox_runtime::flush_all(deadline until) noexcept {
@@ -408,6 +418,7 @@ void mailbox_runtime::shutdown() noexcept {
     for (auto& [key, weak] : clients_)
       if (auto c = weak.lock()) clients.push_back(std::move(c));
     reopened_.clear();
+    reopened_presences_.clear();
   }
   // Every connection ends (handles still around then report errc::node_closed).
   for (auto& c : accepted)

@@ -41,7 +41,8 @@ class mailbox_runtime {
   std::shared_ptr<queue_core> open_queue(const queue_token& token, const std::type_info& type, std::error_code& ec);
   /// open_queue for a handle copied by fork(): the core is kept for the life of the process,
   /// since such handles cannot hold it themselves.
-  queue_core* reopen(const queue_token& token, const std::type_info& type, std::error_code& ec);
+  /// A writer handle's reopened core also holds a writer presence here, for the same reason.
+  queue_core* reopen(const queue_token& token, const std::type_info& type, bool writer, std::error_code& ec);
   void flush_all(deadline until) noexcept;
   /// Ends every connection and stops the I/O thread (node shutdown).
   void shutdown() noexcept;
@@ -73,6 +74,7 @@ class mailbox_runtime {
   std::map<std::pair<std::string, std::uint64_t>, std::weak_ptr<queue_client>> clients_;
   std::vector<std::weak_ptr<connection>> accepted_;
   std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<queue_core>> reopened_;
+  std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<void>> reopened_presences_;
 };
 
 /// True when the peer of a connected Unix socket runs as our effective user.

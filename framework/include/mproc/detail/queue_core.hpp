@@ -27,10 +27,11 @@ struct queue_token {
   std::string path;
   std::uint64_t queue_id = 0;
   std::uint64_t type_id = 0;
+  std::uint64_t ticket = 0;  // a writer handle in flight (see issue_ticket); 0 for a reader
 };
 template <class F>
 void inspect(F& f, queue_token& x) {
-  f(x.path, x.queue_id, x.type_id);
+  f(x.path, x.queue_id, x.type_id, x.ticket);
 }
 
 class queue_core {
@@ -56,7 +57,21 @@ class queue_core {
   /// process first asks the owner for data, so the fd can become readable at all.
   virtual int watch(std::error_code& ec) = 0;
   virtual void unwatch() noexcept = 0;
+
+  // Writers. A get on an empty, open queue reports errc::end_of_stream once no writer is left:
+  // no process holds a handle that can put, and none is on its way to one.
+  /// Alive while this process holds a handle that can put (all such handles share it).
+  virtual std::shared_ptr<void> writer_presence() = 0;
+  /// A writer handle is being encoded: it counts as a writer until redeem or release.
+  virtual std::uint64_t issue_ticket() = 0;
+  /// The handle arrived (called in the receiving process, after its writer presence exists).
+  virtual void redeem_ticket(std::uint64_t ticket) = 0;
+  /// The process it was sent to has ended (redeemed or not).
+  virtual void release_ticket(std::uint64_t ticket) = 0;
 };
+
+/// A ticket id unique across the processes of a node (pid and a counter).
+std::uint64_t new_ticket_id() noexcept;
 
 /// Creates a queue owned by the calling process (which needs an mproc::node).
 std::shared_ptr<queue_core> create_queue(std::uint64_t type_id, const std::type_info& type, std::size_t maxsize,
@@ -72,14 +87,19 @@ std::uint64_t fork_generation() noexcept;
 class queue_handle {
  public:
   queue_handle() = default;
-  queue_handle(std::shared_ptr<queue_core> core, const std::type_info& type)
-      : core_(std::move(core)), type_(&type), generation_(fork_generation()) {}
+  /// `writer`: the handle can put, and counts as a writer of the queue while it lives.
+  queue_handle(std::shared_ptr<queue_core> core, const std::type_info& type, bool writer)
+      : core_(std::move(core)),
+        presence_(writer ? core_->writer_presence() : nullptr),
+        type_(&type),
+        generation_(fork_generation()) {}
   queue_handle(const queue_handle&) = default;
   queue_handle(queue_handle&&) noexcept = default;
   queue_handle& operator=(const queue_handle& o) {
     if (this != &o) {
       release_if_stale();
       core_ = o.core_;
+      presence_ = o.presence_;
       type_ = o.type_;
       generation_ = o.generation_;
     }
@@ -89,6 +109,7 @@ class queue_handle {
     if (this != &o) {
       release_if_stale();
       core_ = std::move(o.core_);
+      presence_ = std::move(o.presence_);
       type_ = o.type_;
       generation_ = o.generation_;
     }
@@ -101,12 +122,17 @@ class queue_handle {
   /// connection belongs to the parent). errc::invalid_argument for an empty handle.
   queue_core& core() const;
   const queue_token& token() const;
+  /// core() as a shared pointer (for what must outlive the handle, such as a ticket release).
+  std::shared_ptr<queue_core> shared_core() const;
+  /// A copy of this handle for a reader: same queue, no writer presence.
+  queue_handle as_reader() const;
 
  private:
   /// A core inherited through fork() belongs to the parent's runtime: never touch it again.
   void release_if_stale() noexcept;
 
   std::shared_ptr<queue_core> core_;
+  std::shared_ptr<void> presence_;  // writer handles only
   const std::type_info* type_ = nullptr;
   std::uint64_t generation_ = 0;
 };

@@ -1,6 +1,10 @@
 // mproc/detail/transfer.hpp — what handles leave behind when they are encoded as the arguments
 // of a process, and find again when the child decodes them.
 //
+// A queue handle that can put counts as a writer of its queue while it travels: encoding it
+// issues a ticket, the child redeems it when it decodes the handle, and the ticket is released
+// when the process ends (or is never started) — the releases are collected here too.
+//
 // A pipe end cannot travel as bytes: its descriptor must be passed. While a process's
 // arguments are encoded, a `transfer_out` is current on that thread; a pipe end's codec adds a
 // duplicate of its descriptor there and writes only its index. The node sends the collected
@@ -12,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <system_error>
 #include <vector>
 
@@ -41,6 +46,31 @@ class fd_set_owned {
   std::vector<int> fds_;
 };
 
+/// What a process's arguments left behind: descriptors to send, and what to do once the
+/// process has ended (release queue tickets). The destructor runs the latter if nobody did.
+struct transfer_bundle {
+  fd_set_owned fds;
+  std::vector<std::function<void()>> at_end;
+  transfer_bundle() = default;
+  transfer_bundle(transfer_bundle&&) noexcept = default;
+  transfer_bundle& operator=(transfer_bundle&& o) noexcept {
+    if (this != &o) {
+      end();
+      fds = std::move(o.fds);
+      at_end = std::move(o.at_end);
+      o.at_end.clear();
+    }
+    return *this;
+  }
+  ~transfer_bundle() { end(); }
+  /// Runs (once) what must happen when the process has ended.
+  void end() noexcept {
+    auto todo = std::move(at_end);
+    at_end.clear();
+    for (auto& f : todo) f();
+  }
+};
+
 /// Current while a process's arguments are encoded on this thread.
 class transfer_out {
  public:
@@ -49,10 +79,11 @@ class transfer_out {
   transfer_out(const transfer_out&) = delete;
   transfer_out& operator=(const transfer_out&) = delete;
   static transfer_out* current() noexcept;
-  fd_set_owned& fds() noexcept { return fds_; }
+  fd_set_owned& fds() noexcept { return bundle_.fds; }
+  transfer_bundle& bundle() noexcept { return bundle_; }
 
  private:
-  fd_set_owned fds_;
+  transfer_bundle bundle_;
   transfer_out* previous_;
 };
 

@@ -191,7 +191,12 @@ void inspect(F& f, status_message& x) {
 }
 
 /// sync: answered after every frame sent before it was handled (a delivery barrier).
-enum class op : std::uint8_t { qsize = 1, close, task_done, join, credit, unfinished, sync };
+/// writer (arg 1/0): this process now holds / no longer holds a handle that can put.
+/// ticket_*: (arg = ticket id) a writer handle in flight; these four get no reply.
+enum class op : std::uint8_t {
+  qsize = 1, close, task_done, join, credit, unfinished, sync,
+  writer, ticket_issue, ticket_redeem, ticket_release,
+};
 
 struct request_message {
   std::uint64_t id = 0;
