@@ -1,0 +1,121 @@
+// mproc/lock.hpp — a lock shared by the processes of a node (multiprocessing.Lock), robust
+// against a holder that dies.
+//
+//   void f(mproc::lock l, int i) {
+//     auto held = l.hold();                 // RAII, like Python's `with l:`
+//     std::cout << "this is " << i << '\n';
+//   }
+//   auto l = mproc::lock::create();
+//   for (int i = 0; i < 10; ++i) node.spawn(f, l, i);
+//
+// A process-shared, robust, error-checking pthread mutex in anonymous shared memory
+// (mproc/shared_memory.hpp). When the holder dies holding it (SIGKILL included), the next
+// acquirer gets it at once and is told: acquire() returns acquired::after_owner_died, and the
+// data it protects may be half-updated. Python's Lock deadlocks for ever in that case.
+//
+// Differences from Python: release() by a thread that does not hold the lock is
+// errc::invalid_argument (Python's Lock lets anybody release; a robust lock needs an owner).
+// The lock is not recursive: acquiring it twice from one thread is errc::invalid_argument
+// instead of a self-deadlock.
+//
+// Thread safety: any number of threads and processes. Destructor: releases this handle only
+// (the shared memory goes with the last holder); it does not release a held lock.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <system_error>
+
+#include "mproc/error.hpp"
+#include "mproc/serialization.hpp"
+#include "mproc/shared_memory.hpp"
+
+namespace mproc {
+
+/// How a lock was acquired.
+enum class acquired {
+  normally,
+  after_owner_died,  ///< its previous holder died holding it: check what it protects
+};
+
+class lock_guard;
+
+class lock {
+ public:
+  using duration = std::chrono::steady_clock::duration;
+
+  /// An empty handle.
+  lock() = default;
+  /// A new, unlocked lock in its own shared memory.
+  static lock create();
+  /// Internal: a lock placed at `offset` in `memory` (value<T> keeps one beside its data).
+  static lock create_in(shared_memory memory, std::size_t offset);
+  static lock attach(shared_memory memory, std::size_t offset);
+  /// Bytes a lock takes in shared memory (its alignment is 64).
+  static std::size_t footprint() noexcept;
+
+  bool valid() const noexcept { return memory_.valid(); }
+
+  /// Blocks until held.
+  acquired acquire();
+  acquired acquire(std::error_code& ec);
+  /// Waits at most `timeout` (monotonic clock); nullopt when it ran out.
+  std::optional<acquired> acquire(duration timeout);
+  std::optional<acquired> acquire(duration timeout, std::error_code& ec);
+  /// Takes it only if free now.
+  std::optional<acquired> try_acquire() { return acquire(duration::zero()); }
+  void release();
+  void release(std::error_code& ec);
+
+  /// Acquires and returns a guard that releases at scope exit.
+  [[nodiscard]] lock_guard hold();
+
+  const shared_memory& memory() const noexcept { return memory_; }
+  std::size_t offset() const noexcept { return offset_; }
+
+ private:
+  void* mutex() const noexcept;
+  shared_memory memory_;
+  std::size_t offset_ = 0;
+};
+
+/// Holds a lock for its lifetime (from lock::hold()). Move-only.
+class lock_guard {
+ public:
+  lock_guard(lock& l, acquired how) : lock_(&l), how_(how) {}
+  lock_guard(lock_guard&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)), how_(o.how_) {}
+  lock_guard& operator=(lock_guard&&) = delete;
+  lock_guard(const lock_guard&) = delete;
+  ~lock_guard() {
+    std::error_code ec;
+    if (lock_ != nullptr) lock_->release(ec);
+  }
+  /// True when the previous holder died holding the lock.
+  bool owner_died() const noexcept { return how_ == acquired::after_owner_died; }
+
+ private:
+  lock* lock_;
+  acquired how_;
+};
+
+inline lock_guard lock::hold() { return lock_guard{*this, acquire()}; }
+
+/// A lock travels as an argument of a process, like its shared memory.
+template <>
+struct codec<lock> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const lock& l) {
+    mproc::encode(w, l.memory());
+    mproc::encode(w, static_cast<std::uint64_t>(l.offset()));
+  }
+  static void decode(reader& r, lock& l) {
+    shared_memory m;
+    std::uint64_t offset = 0;
+    mproc::decode(r, m);
+    mproc::decode(r, offset);
+    l = lock::attach(std::move(m), static_cast<std::size_t>(offset));
+  }
+};
+
+}  // namespace mproc

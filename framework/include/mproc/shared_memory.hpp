@@ -1,0 +1,64 @@
+// mproc/shared_memory.hpp — a block of anonymous shared memory (multiprocessing.shared_memory,
+// without a name).
+//
+//   auto block = mproc::shared_memory::create(4096);   // zero-filled
+//   node.spawn(fill, block);                            // the child maps the same pages
+//
+// The block is a memfd: nothing appears in /dev/shm or anywhere else, and the kernel frees it
+// when the last process holding it exits, SIGKILL included. It travels to a child as an
+// argument of a process (its descriptor goes with the start message); a fork child inherits it.
+// Inside a queue message it cannot travel (errc::invalid_argument).
+//
+// Thread safety: the handle is a value; what you do in the memory is yours to synchronize
+// (see mproc/lock.hpp). Destructor: unmaps this process's view when the last copy goes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "mproc/detail/transfer.hpp"
+#include "mproc/error.hpp"
+#include "mproc/serialization.hpp"
+
+namespace mproc {
+
+namespace detail {
+/// One mapping of a memfd in this process.
+struct shm_mapping {
+  int fd = -1;
+  void* addr = nullptr;
+  std::size_t size = 0;
+  ~shm_mapping();
+};
+}  // namespace detail
+
+class shared_memory {
+ public:
+  /// An empty handle.
+  shared_memory() = default;
+  /// A new zero-filled block of `size` bytes (rounded up to whole pages by the kernel).
+  static shared_memory create(std::size_t size);
+
+  bool valid() const noexcept { return map_ != nullptr; }
+  void* data() const noexcept { return map_ ? map_->addr : nullptr; }
+  std::size_t size() const noexcept { return map_ ? map_->size : 0; }
+
+  /// Internal: the memfd, for passing it on.
+  int native_handle() const noexcept { return map_ ? map_->fd : -1; }
+  /// Internal: maps a received memfd (takes ownership). errc::bad_message when it is smaller
+  /// than `size` claims.
+  static shared_memory adopt(int fd, std::size_t size);
+
+ private:
+  std::shared_ptr<detail::shm_mapping> map_;
+};
+
+template <>
+struct codec<shared_memory> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const shared_memory& m);
+  static void decode(reader& r, shared_memory& m);
+};
+
+}  // namespace mproc

@@ -1,0 +1,117 @@
+#include "mproc/lock.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace mproc {
+namespace {
+
+constexpr std::size_t alignment = 64;
+
+std::error_code from_errno(int rc) { return {rc, std::system_category()}; }
+
+timespec monotonic_deadline(std::chrono::steady_clock::duration timeout) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+  auto total = static_cast<long long>(now.tv_nsec) + ns % 1000000000LL;
+  timespec t{};
+  t.tv_sec = now.tv_sec + static_cast<time_t>(ns / 1000000000LL + total / 1000000000LL);
+  t.tv_nsec = static_cast<long>(total % 1000000000LL);
+  return t;
+}
+
+}  // namespace
+
+std::size_t lock::footprint() noexcept { return (sizeof(pthread_mutex_t) + alignment - 1) / alignment * alignment; }
+
+void* lock::mutex() const noexcept { return static_cast<char*>(memory_.data()) + offset_; }
+
+lock lock::attach(shared_memory memory, std::size_t offset) {
+  if (!memory.valid() || offset % alignment != 0 || offset + footprint() > memory.size())
+    throw error(errc::bad_message, "mproc::lock: no lock at that place");
+  lock l;
+  l.memory_ = std::move(memory);
+  l.offset_ = offset;
+  return l;
+}
+
+lock lock::create_in(shared_memory memory, std::size_t offset) {
+  lock l = attach(std::move(memory), offset);
+  pthread_mutexattr_t attr;
+  ::pthread_mutexattr_init(&attr);
+  ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  ::pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+  int rc = ::pthread_mutex_init(static_cast<pthread_mutex_t*>(l.mutex()), &attr);
+  ::pthread_mutexattr_destroy(&attr);
+  if (rc != 0) throw error(from_errno(rc), "mproc::lock: pthread_mutex_init");
+  return l;
+}
+
+lock lock::create() { return create_in(shared_memory::create(footprint()), 0); }
+
+std::optional<acquired> lock::acquire(duration timeout, std::error_code& ec) {
+  if (!valid()) return ec = make_error_code(errc::invalid_argument), std::nullopt;
+  auto* m = static_cast<pthread_mutex_t*>(mutex());
+  int rc;
+  if (timeout == duration::max()) {
+    rc = ::pthread_mutex_lock(m);
+  } else if (timeout <= duration::zero()) {
+    rc = ::pthread_mutex_trylock(m);
+    if (rc == EBUSY) rc = ETIMEDOUT;
+  } else {
+    timespec until = monotonic_deadline(timeout);
+    rc = ::pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &until);
+  }
+  ec.clear();
+  switch (rc) {
+    case 0: return acquired::normally;
+    case EOWNERDEAD:
+      // Its holder died holding it: it is ours now; mark it usable again and say so.
+      ::pthread_mutex_consistent(m);
+      return acquired::after_owner_died;
+    case ETIMEDOUT: return std::nullopt;
+    case EDEADLK:
+      ec = make_error_code(errc::invalid_argument);  // already held by this thread
+      return std::nullopt;
+    default:
+      ec = from_errno(rc);
+      return std::nullopt;
+  }
+}
+
+std::optional<acquired> lock::acquire(duration timeout) {
+  std::error_code ec;
+  auto r = acquire(timeout, ec);
+  throw_if(ec, "mproc::lock::acquire");
+  return r;
+}
+
+acquired lock::acquire(std::error_code& ec) { return acquire(duration::max(), ec).value_or(acquired::normally); }
+
+acquired lock::acquire() {
+  std::error_code ec;
+  auto r = acquire(duration::max(), ec);
+  throw_if(ec, "mproc::lock::acquire");
+  return *r;
+}
+
+void lock::release(std::error_code& ec) {
+  if (!valid()) return void(ec = make_error_code(errc::invalid_argument));
+  int rc = ::pthread_mutex_unlock(static_cast<pthread_mutex_t*>(mutex()));
+  // EPERM: the caller does not hold it (error-checking mutex).
+  if (rc == 0) ec.clear();
+  else if (rc == EPERM) ec = make_error_code(errc::invalid_argument);
+  else ec = from_errno(rc);
+}
+
+void lock::release() {
+  std::error_code ec;
+  release(ec);
+  throw_if(ec, "mproc::lock::release");
+}
+
+}  // namespace mproc

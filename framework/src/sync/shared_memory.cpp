@@ -1,0 +1,66 @@
+#include "mproc/shared_memory.hpp"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../fd.hpp"
+
+namespace mproc {
+
+detail::shm_mapping::~shm_mapping() {
+  if (addr != nullptr) ::munmap(addr, size);
+  if (fd >= 0) ::close(fd);
+}
+
+shared_memory shared_memory::adopt(int fd, std::size_t size) {
+  auto m = std::make_shared<detail::shm_mapping>();
+  m->fd = fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(size) || size == 0)
+    throw error(errc::bad_message, "shared memory block smaller than announced");
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw error(detail::last_error(), "mproc::shared_memory: mmap");
+  m->addr = p;
+  m->size = size;
+  shared_memory s;
+  s.map_ = std::move(m);
+  return s;
+}
+
+shared_memory shared_memory::create(std::size_t size) {
+  if (size == 0) throw error(errc::invalid_argument, "mproc::shared_memory: size 0");
+  int fd = ::memfd_create("mproc-shared", MFD_CLOEXEC);
+  if (fd < 0) throw error(detail::last_error(), "mproc::shared_memory: memfd_create");
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    auto ec = detail::last_error();
+    ::close(fd);
+    throw error(ec, "mproc::shared_memory: ftruncate");
+  }
+  return adopt(fd, size);
+}
+
+void codec<shared_memory>::encode(writer& w, const shared_memory& m) {
+  auto* out = detail::transfer_out::current();
+  if (out == nullptr)
+    throw error(errc::invalid_argument, "shared memory travels only as an argument of the process it is passed to");
+  if (!m.valid()) throw error(errc::invalid_argument, "passing an empty mproc::shared_memory");
+  std::error_code ec;
+  std::uint32_t index = out->fds().add_dup(m.native_handle(), ec);
+  throw_if(ec, "mproc::shared_memory (passing it to a process)");
+  mproc::encode(w, index);
+  mproc::encode(w, static_cast<std::uint64_t>(m.size()));
+}
+
+void codec<shared_memory>::decode(reader& r, shared_memory& m) {
+  std::uint32_t index = 0;
+  std::uint64_t size = 0;
+  mproc::decode(r, index);
+  mproc::decode(r, size);
+  auto* in = detail::transfer_in::current();
+  int fd = in != nullptr ? in->fds().take(index) : -1;
+  if (fd < 0) throw error(errc::bad_message, "received shared memory came without its descriptor");
+  m = shared_memory::adopt(fd, static_cast<std::size_t>(size));
+}
+
+}  // namespace mproc
