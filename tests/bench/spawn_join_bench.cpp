@@ -1,6 +1,6 @@
 // mproc_bench: process start+join cost and idle memory, each beside its baselines measured in
 // the same run, round by round (DESIGN.md sections 5 and 7); then the queue figures
-// (queue_bench.hpp) and the pipe figures (pipe_bench.hpp).
+// (queue_bench.hpp), the pipe figures (pipe_bench.hpp) and the lock figures (lock_bench.hpp).
 //
 //   mproc_bench [--quick] [--out FILE] [--no-python]
 //
@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "lock_bench.hpp"
 #include "pipe_bench.hpp"
 #include "queue_bench.hpp"
 
@@ -256,6 +257,8 @@ int run(const options& opt, int argc, char** argv) {
     queue_out = bench::queue_figures(node, opt.quick, py_dir);
     auto pipe_out = bench::pipe_figures(node, opt.quick);
     queue_out.insert(queue_out.end(), pipe_out.begin(), pipe_out.end());
+    auto lock_out = bench::lock_figures(node, opt.quick, py_dir);
+    queue_out.insert(queue_out.end(), lock_out.begin(), lock_out.end());
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
