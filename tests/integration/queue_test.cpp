@@ -353,15 +353,7 @@ TEST(queue_local, many_value_types_round_trip) {
 
 // ---- across processes, every start method -----------------------------------------------
 
-class queue_test : public method_test {
- protected:
-  /// Starts fn(args...) in a child and returns its exit code.
-  template <class Fn, class... Args>
-  int run_child(Fn fn, Args&&... args) {
-    auto p = start(fn, std::forward<Args>(args)...);
-    return finish(p);
-  }
-};
+class queue_test : public method_test {};
 
 TEST_P(queue_test, child_producer_parent_consumer_in_order) {
   auto q = node.make_queue<std::int64_t>();

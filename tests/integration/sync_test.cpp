@@ -50,14 +50,7 @@ MPROC_ENTRY(die_holding);
 void write_bytes(mproc::shared_memory block, std::string text) { std::memcpy(block.data(), text.data(), text.size()); }
 MPROC_ENTRY(write_bytes);
 
-class sync_test : public mproc::test::method_test {
- protected:
-  template <class Fn, class... Args>
-  int run_child(Fn fn, Args&&... args) {
-    auto p = start(fn, std::forward<Args>(args)...);
-    return finish(p);
-  }
-};
+class sync_test : public mproc::test::method_test {};
 
 TEST_P(sync_test, counter_under_lock_ends_at_the_exact_total) {
   auto counter = mproc::value<std::int64_t>::create(0);

@@ -153,6 +153,12 @@ class method_test : public testing::TestWithParam<mproc::start_method> {
     if (!p.join(limit)) return -1000;
     return p.exitcode().value_or(-2000);
   }
+  /// Starts fn(args...) in a child, joins it, and returns its exit code (as finish()).
+  template <class Fn, class... Args>
+  int run_child(Fn fn, Args&&... args) {
+    auto p = start(fn, std::forward<Args>(args)...);
+    return finish(p);
+  }
 };
 
 // ---- helper programs --------------------------------------------------------------------
