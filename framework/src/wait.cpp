@@ -79,13 +79,11 @@ std::vector<std::size_t> wait(std::span<const waitable> objects, std::chrono::st
     }
     fds.push_back({fd, POLLIN, 0});
   }
-  auto until = timeout >= std::chrono::steady_clock::time_point::max() - std::chrono::steady_clock::now()
-                   ? std::chrono::steady_clock::time_point::max()
-                   : std::chrono::steady_clock::now() + timeout;
+  auto until = detail::deadline_after(timeout);
   std::vector<std::size_t> ready;
   for (;;) {
     int ms = -1;
-    if (until != std::chrono::steady_clock::time_point::max()) {
+    if (until != detail::forever) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
       ms = static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
     }

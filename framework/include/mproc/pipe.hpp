@@ -43,10 +43,6 @@ namespace mproc {
 
 namespace detail {
 struct raw_bytes_tag {};  // the type id of send_bytes messages
-inline deadline pipe_deadline(std::chrono::steady_clock::duration d) {
-  auto now = std::chrono::steady_clock::now();
-  return d >= deadline::max() - now ? deadline::max() : now + d;
-}
 }  // namespace detail
 
 template <class T, bool CanRead, bool CanWrite>
@@ -102,27 +98,27 @@ class basic_pipe_end {
     requires CanRead
   {
     std::error_code ec;
-    auto v = receive(detail::deadline::max(), ec);
+    auto v = receive(detail::forever, ec);
     throw_if(ec, "mproc::pipe::recv");
     return std::move(*v);
   }
   std::optional<T> recv(std::error_code& ec)
     requires CanRead
   {
-    return receive(detail::deadline::max(), ec);
+    return receive(detail::forever, ec);
   }
   /// Waits at most `timeout`; errc::empty when nothing came.
   std::optional<T> recv(duration timeout, std::error_code& ec)
     requires CanRead
   {
-    return receive(detail::pipe_deadline(timeout), ec);
+    return receive(detail::deadline_after(timeout), ec);
   }
   /// The next message if one comes within `timeout`; nullopt otherwise. Other errors throw.
   std::optional<T> recv_for(duration timeout)
     requires CanRead
   {
     std::error_code ec;
-    auto v = receive(detail::pipe_deadline(timeout), ec);
+    auto v = receive(detail::deadline_after(timeout), ec);
     if (ec == errc::empty) return std::nullopt;
     throw_if(ec, "mproc::pipe::recv_for");
     return v;
@@ -141,7 +137,7 @@ class basic_pipe_end {
   {
     std::uint64_t type = 0;
     std::vector<std::byte> record;
-    if (check(ec)) core_->receive(type, record, detail::deadline::max(), ec);
+    if (check(ec)) core_->receive(type, record, detail::forever, ec);
     return record;
   }
   /// True when recv would not wait (a message, or the end of the stream, is there);
@@ -150,7 +146,7 @@ class basic_pipe_end {
     requires CanRead
   {
     std::error_code ec;
-    bool ready = check(ec) && core_->poll(detail::pipe_deadline(timeout), ec);
+    bool ready = check(ec) && core_->poll(detail::deadline_after(timeout), ec);
     throw_if(ec, "mproc::pipe::poll");
     return ready;
   }

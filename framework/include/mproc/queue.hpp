@@ -59,11 +59,6 @@ namespace mproc {
 
 namespace detail {
 
-constexpr deadline forever = deadline::max();
-inline deadline deadline_after(std::chrono::steady_clock::duration d) {
-  auto now = std::chrono::steady_clock::now();
-  return d >= deadline::max() - now ? forever : now + d;
-}
 
 }  // namespace detail
 

@@ -28,11 +28,10 @@
 #include <vector>
 
 #include "../fd.hpp"
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/wire.hpp"
 
 namespace mproc::detail {
-
-using deadline = std::chrono::steady_clock::time_point;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:

@@ -188,15 +188,15 @@ bool queue_client::flush(deadline until) {
   return ec != errc::timeout;
 }
 
-std::size_t queue_client::qsize(std::error_code& ec) { return call(wire::op::qsize, 0, deadline::max(), ec); }
+std::size_t queue_client::qsize(std::error_code& ec) { return call(wire::op::qsize, 0, forever, ec); }
 
 void queue_client::close(std::error_code& ec) {
-  call(wire::op::close, 0, deadline::max(), ec);
+  call(wire::op::close, 0, forever, ec);
   std::lock_guard lock{mutex_};
   if (!ec) closed_ = true;
 }
 
-void queue_client::task_done(std::error_code& ec) { call(wire::op::task_done, 0, deadline::max(), ec); }
+void queue_client::task_done(std::error_code& ec) { call(wire::op::task_done, 0, forever, ec); }
 
 void queue_client::join(deadline until, std::error_code& ec) {
   // Our own earlier puts precede the request on the connection, so the owner counts them.

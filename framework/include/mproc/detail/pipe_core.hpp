@@ -19,11 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/wire.hpp"
 
 namespace mproc::detail {
-
-using deadline = std::chrono::steady_clock::time_point;
 
 class pipe_core {
  public:

@@ -16,11 +16,11 @@
 #include <system_error>
 #include <typeinfo>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/serialization.hpp"
 
 namespace mproc::detail {
 
-using deadline = std::chrono::steady_clock::time_point;
 
 /// What identifies a queue in any process of the node: the owner's socket and the queue id.
 struct queue_token {
