@@ -135,6 +135,18 @@ std::size_t recv_packet(int fd, std::span<std::byte> buf, std::vector<unique_fd>
   return static_cast<std::size_t>(n);
 }
 
+bool read_all_with_fds(int fd, void* p, std::size_t n, std::vector<unique_fd>& fds, std::error_code& ec) noexcept {
+  // recvmsg for the first bytes, where descriptors travel; the rest plainly.
+  std::size_t got = recv_packet(fd, {static_cast<std::byte*>(p), n}, fds, ec);
+  if (ec) return false;
+  if (got == 0) return false;  // clean EOF, ec clear
+  if (got < n && !read_all(fd, static_cast<std::byte*>(p) + got, n - got, ec)) {
+    if (!ec) ec = make_error_code(errc::bad_message);  // EOF mid-way
+    return false;
+  }
+  return true;
+}
+
 int pidfd_open(pid_t pid, std::error_code& ec) noexcept {
   // Raw syscalls: glibc 2.36's <sys/pidfd.h> lacks extern "C" and cannot be linked from C++.
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // pidfds are always CLOEXEC

@@ -49,6 +49,10 @@ void send_packet(int fd, std::span<const std::byte> data, std::span<const int> f
 std::size_t recv_packet(int fd, std::span<std::byte> buf, std::vector<unique_fd>& fds, std::error_code& ec,
                         bool nonblocking = false) noexcept;
 
+/// read_all on a stream socket that also takes the descriptors sent with the first bytes
+/// (SCM_RIGHTS; appended to `fds`, CLOEXEC). Same results as read_all.
+bool read_all_with_fds(int fd, void* p, std::size_t n, std::vector<unique_fd>& fds, std::error_code& ec) noexcept;
+
 int pidfd_open(pid_t pid, std::error_code& ec) noexcept;
 /// pidfd_send_signal(2); returns 0 or -1 with errno.
 int pidfd_signal(int pidfd, int sig) noexcept;

@@ -34,14 +34,7 @@ void write_frame(int fd, frame_kind kind, const std::vector<std::byte>& payload,
 
 bool read_frame(int fd, frame& out, std::vector<unique_fd>& fds, std::error_code& ec) noexcept {
   header h;
-  // recvmsg for the first bytes, where descriptors travel; the rest of the header plainly.
-  std::size_t got = recv_packet(fd, std::as_writable_bytes(std::span{&h, 1}), fds, ec);
-  if (ec) return false;
-  if (got == 0) return false;  // clean EOF
-  if (got < sizeof h && !read_all(fd, reinterpret_cast<std::byte*>(&h) + got, sizeof h - got, ec)) {  // NOLINT
-    if (!ec) ec = make_error_code(errc::bad_message);
-    return false;
-  }
+  if (!read_all_with_fds(fd, &h, sizeof h, fds, ec)) return false;
   if (!valid(h)) {
     ec = make_error_code(errc::bad_message);
     return false;

@@ -22,6 +22,19 @@ void put_header(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std:
   std::memcpy(out.data() + at, &h, sizeof h);
 }
 
+void put_frame(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::span<const std::byte> payload) {
+  put_header(out, k, type_id, payload.size());
+  if (payload.empty()) return;
+  std::size_t at = out.size();
+  out.resize(at + payload.size());  // resize + memcpy: see writer::raw on g++ 12's insert warning
+  std::memcpy(out.data() + at, payload.data(), payload.size());
+}
+
+void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexcept {
+  std::uint64_t len = out.size() - header_at - sizeof(header);
+  std::memcpy(out.data() + header_at + offsetof(header, length), &len, sizeof len);
+}
+
 std::span<std::byte> frame_splitter::prepare(std::size_t min) {
   if (begin_ == end_) begin_ = end_ = 0;
   if (buf_.size() - end_ < min) {

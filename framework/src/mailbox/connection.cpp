@@ -30,12 +30,7 @@ void connection::start(frame_handler on_frame, close_handler on_close) {
 void connection::send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload) {
   std::unique_lock lock{mutex_};
   open_data_ = npos;
-  wire::put_header(pending_, k, type_id, payload.size());
-  if (!payload.empty()) {
-    std::size_t at = pending_.size();
-    pending_.resize(at + payload.size());
-    std::memcpy(pending_.data() + at, payload.data(), payload.size());
-  }
+  wire::put_frame(pending_, k, type_id, payload);
   kick(lock);
 }
 
@@ -43,8 +38,7 @@ void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> pay
   std::lock_guard lock{mutex_};
   if (appended_ != 0 || writing_) return void(ec = make_error_code(errc::invalid_argument));
   std::vector<std::byte> frame;
-  wire::put_header(frame, k, 0, payload.size());
-  frame.insert(frame.end(), payload.begin(), payload.end());
+  wire::put_frame(frame, k, 0, payload);
   std::array<int, 1> fds{fd};
   // A small first write on an empty socket: it is taken whole (and sendmsg retries EINTR).
   send_packet(socket_.native_handle(), frame, fds, ec);

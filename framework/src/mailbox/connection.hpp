@@ -67,8 +67,7 @@ class connection : public std::enable_shared_from_this<connection> {
       wire::put_header(pending_, wire::kind::data, type_id, 0);
     }
     wire::put_record(pending_, std::forward<Encode>(encode));
-    std::uint64_t len = pending_.size() - open_data_ - sizeof(wire::header);
-    std::memcpy(pending_.data() + open_data_ + offsetof(wire::header, length), &len, sizeof len);
+    wire::set_frame_length(pending_, open_data_);
     kick(lock);
   }
 

@@ -90,10 +90,8 @@ sockaddr_un address_of(const std::string& path, std::error_code& ec) {
 
 template <class Message>
 void write_message(int fd, wire::kind k, const Message& m, std::error_code& ec) {
-  auto payload = to_bytes(m);
   std::vector<std::byte> frame;
-  wire::put_header(frame, k, 0, payload.size());
-  frame.insert(frame.end(), payload.begin(), payload.end());
+  wire::put_frame(frame, k, 0, to_bytes(m));
   write_all(fd, frame.data(), frame.size(), ec);
 }
 
@@ -101,12 +99,8 @@ void write_message(int fd, wire::kind k, const Message& m, std::error_code& ec) 
 /// the descriptors that came with it.
 bool read_one_frame(int fd, wire::header& h, std::vector<std::byte>& payload, std::vector<unique_fd>& fds,
                     std::error_code& ec) {
-  // recvmsg for the first bytes: a descriptor travels with them.
-  std::size_t got = recv_packet(fd, std::as_writable_bytes(std::span{&h, 1}), fds, ec);
-  if (ec) return false;
-  if (got == 0) return ec = make_error_code(errc::node_closed), false;  // the owner closed on us
-  if (got < sizeof h && !read_all(fd, reinterpret_cast<std::byte*>(&h) + got, sizeof h - got, ec)) {  // NOLINT
-    if (!ec) ec = make_error_code(errc::bad_message);
+  if (!read_all_with_fds(fd, &h, sizeof h, fds, ec)) {
+    if (!ec) ec = make_error_code(errc::node_closed);  // the owner closed on us
     return false;
   }
   if ((ec = wire::check(h, 1 << 20))) return false;

@@ -42,8 +42,7 @@ class pipe_core {
     frame.reserve(64);
     wire::put_header(frame, wire::kind::data, type_id, 0);
     wire::put_record(frame, std::forward<Encode>(encode));
-    std::uint64_t len = frame.size() - sizeof(wire::header);
-    std::memcpy(frame.data() + offsetof(wire::header, length), &len, sizeof len);
+    wire::set_frame_length(frame, 0);
     send_frame(frame, ec);
   }
   void send_frame(std::span<const std::byte> frame, std::error_code& ec);

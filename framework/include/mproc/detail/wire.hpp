@@ -84,6 +84,11 @@ std::string type_name(const std::type_info& t);
 
 /// Appends a header for a payload of `length` bytes.
 void put_header(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::uint64_t length);
+/// Appends a whole frame: header and payload.
+void put_frame(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::span<const std::byte> payload);
+/// Sets the length of the frame whose header starts at `header_at` to what follows it in `out`
+/// (for frames whose records were appended after the header).
+void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexcept;
 
 /// Appends one record (u64 length, then what `encode` writes). When encode throws, the buffer
 /// is restored to what it was and the exception propagates.
