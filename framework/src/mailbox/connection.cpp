@@ -109,7 +109,6 @@ void connection::finish(std::error_code ec) {
     std::lock_guard lock{mutex_};
     if (ended_) return;
     ended_ = true;
-    error_ = ec ? ec : make_error_code(errc::end_of_stream);
     writing_ = false;
   }
   written_.notify_all();
@@ -141,11 +140,6 @@ void connection::close() noexcept {
     self->socket_.shutdown(asio::socket_base::shutdown_both, ignored);
     self->finish({});
   });
-}
-
-std::error_code connection::error() const {
-  std::lock_guard lock{mutex_};
-  return ended_ ? error_ : std::error_code{};
 }
 
 bool connection::alive() const {

@@ -79,8 +79,6 @@ class connection : public std::enable_shared_from_this<connection> {
   /// After this returns no handler runs any more, nor is one running (so an object the
   /// handlers point to may be destroyed). Must not be called from a handler.
   void stop_handlers() noexcept;
-  /// The error that ended the connection, if it has ended.
-  std::error_code error() const;
   bool alive() const;
   int native_handle() noexcept { return socket_.native_handle(); }
 
@@ -108,7 +106,6 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t appended_ = 0;  // bytes ever appended
   std::uint64_t written_total_ = 0;  // bytes ever written
   bool ended_ = false;
-  std::error_code error_;
 };
 
 }  // namespace mproc::detail

@@ -62,14 +62,18 @@ void after_fork_in_parent() {
   gate.changed.notify_all();
 }
 
+/// The slot's runtime is retired (kept reachable, never used again); the next instance() makes
+/// a new one. Call with the slot's mutex held, or where no other thread exists.
+void retire_runtime(runtime_slot& s) {
+  if (s.runtime != nullptr) retired->push_back(s.runtime);
+  s.runtime = nullptr;
+}
+
 void after_fork_in_child() {
   new (&gate) fork_gate;  // the parent's gate state means nothing here
-  // The parent's runtime is retired (kept reachable, never touched); the slot starts over
-  // with a fresh mutex (the old one may be held by a thread that does not exist here).
-  runtime_slot* s = slot;
-  if (s->runtime != nullptr) retired->push_back(s->runtime);
-  new (&s->mutex) std::mutex;
-  s->runtime = nullptr;
+  // Only this thread exists now; the slot's mutex may be held by one that does not: renew it.
+  new (&slot->mutex) std::mutex;
+  retire_runtime(*slot);
   generation.fetch_add(1);
 }
 
@@ -331,8 +335,7 @@ std::shared_ptr<queue_client> mailbox_runtime::connect_client(const queue_token&
   timeval tv{static_cast<time_t>(handshake_limit.count()), 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   write_message(fd.get(), wire::kind::hello,
-                wire::hello_message{token.queue_id, token.type_id, wire::type_name(type),
-                                    static_cast<std::uint8_t>(wire::access::read_write), ::getpid()},
+                wire::hello_message{token.queue_id, token.type_id, wire::type_name(type)},
                 ec);
   if (ec) return nullptr;
   wire::header h;
@@ -384,12 +387,18 @@ queue_core* mailbox_runtime::reopen(const queue_token& token, const std::type_in
   return core.get();
 }
 
+std::vector<std::shared_ptr<queue_client>> mailbox_runtime::live_clients_locked() const {
+  std::vector<std::shared_ptr<queue_client>> clients;
+  for (const auto& [key, weak] : clients_)
+    if (auto c = weak.lock()) clients.push_back(std::move(c));
+  return clients;
+}
+
 void mailbox_runtime::flush_all(deadline until) noexcept {
   std::vector<std::shared_ptr<queue_client>> clients;
   {
     std::lock_guard lock{mutex_};
-    for (auto& [key, weak] : clients_)
-      if (auto c = weak.lock()) clients.push_back(std::move(c));
+    clients = live_clients_locked();
   }
   for (auto& c : clients) {
     if (!c->flush(until))
@@ -409,8 +418,7 @@ void mailbox_runtime::shutdown() noexcept {
     stopped_ = true;
     owned.swap(owned_);
     accepted.swap(accepted_);
-    for (auto& [key, weak] : clients_)
-      if (auto c = weak.lock()) clients.push_back(std::move(c));
+    clients = live_clients_locked();
     reopened_.clear();
     reopened_presences_.clear();
   }
@@ -440,16 +448,13 @@ std::shared_ptr<queue_core> open_queue(const queue_token& token, const std::type
   return mailbox_runtime::instance().open_queue(token, type, ec);
 }
 
-void flush_mailboxes(deadline until) noexcept { mailbox_runtime::instance().flush_all(until); }
-
 void shutdown_mailboxes() noexcept {
   mailbox_runtime::instance().shutdown();
   // A later node in this process starts with a fresh runtime. The stopped one is kept (not
   // freed): handles that outlive their node still point into it and report node_closed.
   runtime_slot* s = slot;
   std::lock_guard lock{s->mutex};
-  if (s->runtime != nullptr) retired->push_back(s->runtime);
-  s->runtime = nullptr;
+  retire_runtime(*s);
 }
 
 }  // namespace mproc::detail

@@ -59,6 +59,7 @@ class mailbox_runtime {
   void accept_next();
   void on_accepted(unique_fd fd);
   void start_thread();  // with mutex_ held
+  std::vector<std::shared_ptr<queue_client>> live_clients_locked() const;  // with mutex_ held
   std::shared_ptr<queue_client> connect_client(const queue_token& token, const std::type_info& type,
                                                std::error_code& ec);
 

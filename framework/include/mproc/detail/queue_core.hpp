@@ -138,9 +138,6 @@ class queue_handle {
 };
 
 
-/// Flushes every queue connection of this process (used at process exit), at most until
-/// `until`. Reports on stderr what could not be delivered.
-void flush_mailboxes(deadline until) noexcept;
 /// Delivers pending puts, ends every connection and the queues this process owns (node shutdown).
 void shutdown_mailboxes() noexcept;
 

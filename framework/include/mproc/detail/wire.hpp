@@ -163,18 +163,14 @@ bool try_decode(std::span<const std::byte> payload, Message& m) {
 
 // ---- control payloads -------------------------------------------------------------------
 
-enum class access : std::uint8_t { read = 1, write = 2, read_write = 3 };
-
 struct hello_message {
   std::uint64_t queue_id = 0;
   std::uint64_t type_id = 0;
-  std::string type_name;
-  std::uint8_t access = 0;
-  std::int32_t pid = 0;
+  std::string type_name;  // for the owner's wrong_type message
 };
 template <class F>
 void inspect(F& f, hello_message& x) {
-  f(x.queue_id, x.type_id, x.type_name, x.access, x.pid);
+  f(x.queue_id, x.type_id, x.type_name);
 }
 
 struct welcome_message {
