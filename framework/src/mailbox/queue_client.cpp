@@ -15,6 +15,11 @@ constexpr auto slow = 20ms;
 /// How long a dropped handle waits for its puts to reach the owner.
 constexpr auto drop_flush_limit = 10s;
 
+/// A request to the owner; id 0 for those it does not answer.
+void send_request(connection& conn, std::uint64_t id, wire::op what, std::uint64_t arg) {
+  conn.send_message(wire::kind::request, wire::request_message{id, static_cast<std::uint8_t>(what), arg});
+}
+
 }  // namespace
 
 queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, const wire::welcome_message& welcome,
@@ -64,8 +69,7 @@ void queue_client::put(encode_fn encode, const void* value, deadline until, std:
   if (maxsize_ > 0) {
     if (credits_ == 0 && credit_request_ == 0) {
       credit_request_ = ++next_id_;
-      conn_->send_message(wire::kind::request, wire::request_message{credit_request_,
-                                                                     static_cast<std::uint8_t>(wire::op::credit), 1});
+      send_request(*conn_, credit_request_, wire::op::credit, 1);
     }
     if (!changed_.wait_until(lock, until, [&] { return credits_ > 0 || closed_ || dead_; }))
       return void(ec = make_error_code(errc::full));  // the request stays: its slot serves the next put
@@ -86,7 +90,8 @@ void queue_client::put(encode_fn encode, const void* value, deadline until, std:
   ec.clear();
 }
 
-void queue_client::send_want_locked() {
+void queue_client::ask_for_more_locked() {
+  if (!inbox_.empty() || want_out_ || final_ || dead_) return;
   std::uint32_t k = k_;
   conn_->send(wire::kind::want, 0, std::as_bytes(std::span{&k, 1}));
   want_out_ = true;
@@ -94,7 +99,7 @@ void queue_client::send_want_locked() {
 
 void queue_client::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
   std::unique_lock lock{mutex_};
-  if (inbox_.empty() && !want_out_ && !final_ && !dead_) send_want_locked();
+  ask_for_more_locked();
   if (!changed_.wait_until(lock, until, [&] { return !inbox_.empty() || final_ || dead_; })) {
     ec = make_error_code(errc::empty);  // the want stays out: what it brings waits in the inbox
     return;
@@ -103,13 +108,7 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = final_ ? final_ : broken_locked();
     return;
   }
-  ec.clear();
-  try {
-    decode(inbox_.front(), value);
-  } catch (const error& e) {
-    ec = e.code();
-  }
-  inbox_.pop();
+  ec = inbox_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
   // Counted once taken: if this process dies now, the owner knows this one was delivered.
   if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
   ready_.update(ready_locked());
@@ -120,35 +119,29 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
   }
 }
 
-void queue_client::notify_owner(wire::op what, std::uint64_t arg) {
-  conn_->send_message(wire::kind::request, wire::request_message{0, static_cast<std::uint8_t>(what), arg});
-}
-
 std::shared_ptr<void> queue_client::writer_presence() {
   std::lock_guard lock{mutex_};
   if (auto p = presence_.lock()) return p;
-  notify_owner(wire::op::writer, 1);
+  send_request(*conn_, 0, wire::op::writer, 1);
   // Not an owning pointer: its "deleter" tells the owner the last writer handle here went.
-  std::shared_ptr<void> p{static_cast<void*>(this), [conn = conn_](void*) {
-                            conn->send_message(wire::kind::request,
-                                               wire::request_message{0, static_cast<std::uint8_t>(wire::op::writer), 0});
-                          }};
+  std::shared_ptr<void> p{static_cast<void*>(this),
+                          [conn = conn_](void*) { send_request(*conn, 0, wire::op::writer, 0); }};
   presence_ = p;
   return p;
 }
 
 std::uint64_t queue_client::issue_ticket() {
   std::uint64_t id = new_ticket_id();
-  notify_owner(wire::op::ticket_issue, id);  // ahead of our own presence's end, on this connection
+  send_request(*conn_, 0, wire::op::ticket_issue, id);  // ahead of our own presence's end, on this connection
   return id;
 }
 
-void queue_client::redeem_ticket(std::uint64_t ticket) { notify_owner(wire::op::ticket_redeem, ticket); }
-void queue_client::release_ticket(std::uint64_t ticket) { notify_owner(wire::op::ticket_release, ticket); }
+void queue_client::redeem_ticket(std::uint64_t ticket) { send_request(*conn_, 0, wire::op::ticket_redeem, ticket); }
+void queue_client::release_ticket(std::uint64_t ticket) { send_request(*conn_, 0, wire::op::ticket_release, ticket); }
 
 int queue_client::watch(std::error_code& ec) {
   std::lock_guard lock{mutex_};
-  if (inbox_.empty() && !want_out_ && !final_ && !dead_) send_want_locked();
+  ask_for_more_locked();
   return ready_.watch(ready_locked(), ec);
 }
 
@@ -165,7 +158,7 @@ std::uint64_t queue_client::call(wire::op what, std::uint64_t arg, deadline unti
   }
   std::uint64_t id = ++next_id_;
   replies_[id];
-  conn_->send_message(wire::kind::request, wire::request_message{id, static_cast<std::uint8_t>(what), arg});
+  send_request(*conn_, id, what, arg);
   bool done = changed_.wait_until(lock, until, [&] { return replies_[id].done || dead_; });
   auto r = replies_[id];
   replies_.erase(id);

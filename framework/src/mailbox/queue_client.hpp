@@ -67,9 +67,8 @@ class queue_client final : public queue_core {
   std::uint64_t call(wire::op what, std::uint64_t arg, deadline until, std::error_code& ec);
   /// The error for a dead connection.
   std::error_code broken_locked() const noexcept;
-  void send_want_locked();
-  /// A request the owner does not answer.
-  void notify_owner(wire::op what, std::uint64_t arg);
+  /// When the inbox is empty and nothing is on its way: asks the owner for up to k_ records.
+  void ask_for_more_locked();
   bool ready_locked() const noexcept { return !inbox_.empty() || final_ || dead_; }
 
   const queue_token token_;

@@ -41,13 +41,7 @@ void queue_owner::get(decode_fn decode, void* value, deadline until, std::error_
     ec = make_error_code(finished_code());
     return;
   }
-  ec.clear();
-  try {
-    decode(store_.front(), value);
-  } catch (const error& e) {
-    ec = e.code();  // the record is consumed either way: a bad one must not block the queue
-  }
-  store_.pop();
+  ec = store_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
   serve(lock);
 }
 
@@ -238,10 +232,6 @@ void queue_owner::on_request(const session_ptr& s, const wire::request_message& 
     }
     case wire::op::sync:
       return reply(s, r.id, errc{});
-    case wire::op::unfinished: {
-      std::lock_guard lock{mutex_};
-      return reply(s, r.id, errc{}, unfinished_);
-    }
     case wire::op::writer: {
       std::unique_lock lock{mutex_};
       s->writer = r.arg != 0;
@@ -253,11 +243,9 @@ void queue_owner::on_request(const session_ptr& s, const wire::request_message& 
       return serve(lock);
     }
     case wire::op::ticket_redeem:
-    case wire::op::ticket_release: {
-      std::unique_lock lock{mutex_};
-      ticket_gone(r.arg, static_cast<wire::op>(r.what) == wire::op::ticket_redeem);
-      return serve(lock);
-    }
+      return redeem_ticket(r.arg);
+    case wire::op::ticket_release:
+      return release_ticket(r.arg);
   }
   reply(s, r.id, errc::invalid_argument);
 }
@@ -273,15 +261,12 @@ void queue_owner::recover_unconsumed(session& s) {
   std::uint64_t missing = s.sent - taken - s.given_back;
   if (missing > s.last_batch_count) missing = s.last_batch_count;  // a lying peer cannot make us invent records
   // The last `missing` records of the last batch were never taken: back to the front.
-  wire::record_cursor c{s.last_batch};
-  std::span<const std::byte> r;
-  std::error_code ec;
-  for (std::uint64_t skip = s.last_batch_count - missing; skip > 0 && c.next(r, ec); --skip) {
-  }
-  std::size_t from = s.last_batch.size();
-  if (missing > 0 && c.next(r, ec)) from = static_cast<std::size_t>(r.data() - s.last_batch.data()) - sizeof(std::uint64_t);
-  store_.prepend_batch({s.last_batch.begin() + static_cast<std::ptrdiff_t>(from), s.last_batch.end()},
-                       static_cast<std::size_t>(missing));
+  record_store batch;
+  batch.append_batch(std::move(s.last_batch), s.last_batch_count);
+  for (std::uint64_t taken_here = s.last_batch_count - missing; taken_here > 0; --taken_here) batch.pop();
+  std::size_t n = 0;
+  auto rest = batch.drain(n);
+  store_.prepend_batch(std::move(rest), n);
   s.last_batch.clear();
   s.last_batch_count = 0;
 }

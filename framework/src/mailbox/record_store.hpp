@@ -70,6 +70,20 @@ class record_store {
     if (b.count == 0) batches_.pop_front();
   }
 
+  /// Decodes the first record with `decode(span)` and removes it, also when decoding fails (a
+  /// bad record must not block the queue); returns the decoding error. Precondition: !empty().
+  template <class Decode>
+  std::error_code pop_front(Decode&& decode) {
+    std::error_code ec;
+    try {
+      decode(front());
+    } catch (const error& e) {
+      ec = e.code();
+    }
+    pop();
+    return ec;
+  }
+
   /// Moves up to `k` records (at least one, then no more than about `max_bytes`) to the end of
   /// `out`; returns how many.
   std::size_t take(std::size_t k, std::size_t max_bytes, std::vector<std::byte>& out) {

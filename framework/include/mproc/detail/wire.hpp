@@ -195,7 +195,7 @@ void inspect(F& f, status_message& x) {
 /// writer (arg 1/0): this process now holds / no longer holds a handle that can put.
 /// ticket_*: (arg = ticket id) a writer handle in flight; these four get no reply.
 enum class op : std::uint8_t {
-  qsize = 1, close, task_done, join, credit, unfinished, sync,
+  qsize = 1, close, task_done, join, credit, sync,
   writer, ticket_issue, ticket_redeem, ticket_release,
 };
 
