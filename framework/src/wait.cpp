@@ -22,7 +22,7 @@ int process_exit_fd(process& p, std::error_code& ec) {
   std::lock_guard lock{s->mutex};
   if (!s->started) return ec = make_error_code(errc::not_started), -1;
   if (s->exitcode || !s->pidfd) {
-    int fd = waitable_ready_fd(ec);
+    int fd = detail::always_ready_fd(ec);
     return fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
   }
   int fd = ::fcntl(s->pidfd.get(), F_DUPFD_CLOEXEC, 3);
@@ -33,7 +33,7 @@ int process_exit_fd(process& p, std::error_code& ec) {
 
 }  // namespace
 
-int waitable_ready_fd(std::error_code& ec) {
+int detail::always_ready_fd(std::error_code& ec) {
   static const int fd = [] {
     int e = ::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);  // never read: readable for ever
     return e;
@@ -42,8 +42,6 @@ int waitable_ready_fd(std::error_code& ec) {
   else ec.clear();
   return fd;
 }
-
-int waitable::ready_fd(std::error_code& ec) { return waitable_ready_fd(ec); }
 
 waitable::waitable(process& p) {
   auto owned = std::make_shared<int>(-1);

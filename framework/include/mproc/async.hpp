@@ -34,8 +34,8 @@
 #include <utility>
 
 #include "mproc/pipe.hpp"
+#include "mproc/detail/readiness.hpp"
 #include "mproc/queue.hpp"
-#include "mproc/wait.hpp"
 
 namespace mproc {
 namespace detail {
@@ -93,29 +93,15 @@ class async_take_op : public std::enable_shared_from_this<async_take_op<T, Sourc
 };
 
 template <class T, bool CanPut>
-struct queue_source {
-  basic_queue<T, CanPut> q;
-  int watch(std::error_code& ec) {
-    auto* c = queue_access::core(q, ec);
-    return c != nullptr ? c->watch(ec) : -1;
-  }
-  void unwatch() {
-    std::error_code ec;
-    if (auto* c = queue_access::core(q, ec)) c->unwatch();
-  }
-  std::optional<T> try_take(std::error_code& ec) { return q.get(std::chrono::steady_clock::duration::zero(), ec); }
+struct queue_source : queue_readiness<T, CanPut> {
+  std::optional<T> try_take(std::error_code& ec) { return this->q.get(std::chrono::steady_clock::duration::zero(), ec); }
 };
 
 template <class T, bool CanWrite>
-struct pipe_source {
-  basic_pipe_end<T, true, CanWrite> end;
-  int watch(std::error_code& ec) {
-    ec.clear();
-    if (end.poll()) return waitable_ready_fd(ec);  // a message is buffered here already
-    return end.native_handle() >= 0 ? end.native_handle() : (ec = make_error_code(errc::closed), -1);
+struct pipe_source : pipe_readiness<T, CanWrite> {
+  std::optional<T> try_take(std::error_code& ec) {
+    return this->end.recv(std::chrono::steady_clock::duration::zero(), ec);
   }
-  void unwatch() {}
-  std::optional<T> try_take(std::error_code& ec) { return end.recv(std::chrono::steady_clock::duration::zero(), ec); }
 };
 
 template <class T, class Source, class Executor, class Token>
@@ -133,13 +119,13 @@ auto async_take(const Executor& ex, Source source, Token&& token) {
 /// Takes the next message of `q` without blocking a thread; completes with (error, value).
 template <class T, bool CanPut, class Executor, class Token>
 auto async_get(const Executor& ex, const basic_queue<T, CanPut>& q, Token&& token) {
-  return detail::async_take<T>(ex, detail::queue_source<T, CanPut>{q}, std::forward<Token>(token));
+  return detail::async_take<T>(ex, detail::queue_source<T, CanPut>{{q}}, std::forward<Token>(token));
 }
 
 /// Receives the next message of a pipe end without blocking a thread.
 template <class T, bool CanWrite, class Executor, class Token>
 auto async_recv(const Executor& ex, const basic_pipe_end<T, true, CanWrite>& end, Token&& token) {
-  return detail::async_take<T>(ex, detail::pipe_source<T, CanWrite>{end}, std::forward<Token>(token));
+  return detail::async_take<T>(ex, detail::pipe_source<T, CanWrite>{{end}}, std::forward<Token>(token));
 }
 
 }  // namespace mproc

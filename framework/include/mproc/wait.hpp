@@ -25,36 +25,21 @@
 #include <vector>
 
 #include "mproc/pipe.hpp"
+#include "mproc/detail/readiness.hpp"
 #include "mproc/process.hpp"
-#include "mproc/queue.hpp"
 
 namespace mproc {
-
-/// A process-wide fd that is always readable (internal).
-int waitable_ready_fd(std::error_code& ec);
 
 /// A reference to something mproc::wait can wait for. It must outlive the wait call.
 class waitable {
  public:
   template <class T, bool CanPut>
   waitable(basic_queue<T, CanPut>& q)  // NOLINT: implicit, so a braced list of objects works
-      : watch_([&q](std::error_code& ec) -> int {
-          auto* c = detail::queue_access::core(q, ec);
-          return c != nullptr ? c->watch(ec) : -1;
-        }),
-        unwatch_([&q] {
-          std::error_code ec;
-          if (auto* c = detail::queue_access::core(q, ec)) c->unwatch();
-        }) {}
+      : waitable(detail::queue_readiness<T, CanPut>{q}) {}
 
   template <class T, bool CanWrite>
   waitable(basic_pipe_end<T, true, CanWrite>& p)  // NOLINT: implicit, as above
-      : watch_([&p](std::error_code& ec) -> int {
-          // A message already buffered in this process counts as ready: report a fd that is.
-          if (p.poll()) return ready_fd(ec);
-          ec.clear();
-          return p.native_handle() >= 0 ? p.native_handle() : ready_fd(ec);
-        }) {}
+      : waitable(detail::pipe_readiness<T, CanWrite>{p}) {}
 
   waitable(process& p);  // NOLINT: implicit, as above
 
@@ -65,8 +50,9 @@ class waitable {
  private:
   friend std::vector<std::size_t> wait(std::span<const waitable> objects, std::chrono::steady_clock::duration timeout,
                                        std::error_code& ec);
-  /// An fd that is always readable (a process-wide eventfd), not owned.
-  static int ready_fd(std::error_code& ec);
+  template <class Readiness>
+  explicit waitable(Readiness r)
+      : watch_([r](std::error_code& ec) mutable { return r.watch(ec); }), unwatch_([r]() mutable { r.unwatch(); }) {}
 
   std::function<int(std::error_code&)> watch_;  // the fd to poll, or -1 with ec set
   std::function<void()> unwatch_;
