@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "fd.hpp"
+#include "mproc/error.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -47,6 +50,23 @@ void fd_set_owned::reset() noexcept {
 transfer_out::transfer_out() noexcept : previous_(current_out) { current_out = this; }
 transfer_out::~transfer_out() { current_out = previous_; }
 transfer_out* transfer_out::current() noexcept { return current_out; }
+
+std::uint32_t pass_fd(int fd, const char* what) {
+  auto* out = transfer_out::current();
+  if (out == nullptr)
+    throw error(errc::invalid_argument, std::string{what} + " travels only as an argument of the process it is passed to");
+  std::error_code ec;
+  std::uint32_t index = out->fds().add_dup(fd, ec);
+  throw_if(ec, std::string{"passing "} + what + " to a process");
+  return index;
+}
+
+int receive_fd(std::uint32_t index, const char* what) {
+  auto* in = transfer_in::current();
+  int fd = in != nullptr ? in->fds().take(index) : -1;
+  if (fd < 0) throw error(errc::bad_message, std::string{what} + " arrived without its descriptor");
+  return fd;
+}
 
 transfer_in::transfer_in(fd_set_owned& fds) noexcept : fds_(fds), previous_(current_in) { current_in = this; }
 transfer_in::~transfer_in() { current_in = previous_; }

@@ -195,13 +195,8 @@ struct codec<basic_pipe_end<T, CanRead, CanWrite>> {
   static constexpr bool enabled = true;
   static constexpr std::uint8_t read_bit = 1, write_bit = 2;
   static void encode(writer& w, const basic_pipe_end<T, CanRead, CanWrite>& end) {
-    auto* out = detail::transfer_out::current();
-    if (out == nullptr)
-      throw error(errc::invalid_argument, "a pipe end travels only as an argument of the process it is passed to");
     if (end.native_handle() < 0) throw error(errc::invalid_argument, "passing an empty or closed pipe end");
-    std::error_code ec;
-    std::uint32_t index = out->fds().add_dup(end.native_handle(), ec);
-    throw_if(ec, "mproc::pipe (passing an end to a process)");
+    std::uint32_t index = detail::pass_fd(end.native_handle(), "a pipe end");
     std::uint8_t can = (CanRead ? read_bit : 0) | (CanWrite ? write_bit : 0);
     mproc::encode(w, index);
     mproc::encode(w, detail::wire::type_id<T>());
@@ -217,9 +212,7 @@ struct codec<basic_pipe_end<T, CanRead, CanWrite>> {
     if (type != detail::wire::type_id<T>()) throw error(errc::wrong_type, "received a pipe end of another message type");
     if ((CanRead && !(can & read_bit)) || (CanWrite && !(can & write_bit)))
       throw error(errc::wrong_type, "received a pipe end that cannot do what the parameter asks");
-    auto* in = detail::transfer_in::current();
-    int fd = in != nullptr ? in->fds().take(index) : -1;
-    if (fd < 0) throw error(errc::bad_message, "a received pipe end came without its descriptor");
+    int fd = detail::receive_fd(index, "a pipe end");
     end = basic_pipe_end<T, CanRead, CanWrite>{std::make_shared<detail::pipe_core>(fd)};
   }
 };

@@ -41,14 +41,8 @@ shared_memory shared_memory::create(std::size_t size) {
 }
 
 void codec<shared_memory>::encode(writer& w, const shared_memory& m) {
-  auto* out = detail::transfer_out::current();
-  if (out == nullptr)
-    throw error(errc::invalid_argument, "shared memory travels only as an argument of the process it is passed to");
   if (!m.valid()) throw error(errc::invalid_argument, "passing an empty mproc::shared_memory");
-  std::error_code ec;
-  std::uint32_t index = out->fds().add_dup(m.native_handle(), ec);
-  throw_if(ec, "mproc::shared_memory (passing it to a process)");
-  mproc::encode(w, index);
+  mproc::encode(w, detail::pass_fd(m.native_handle(), "shared memory"));
   mproc::encode(w, static_cast<std::uint64_t>(m.size()));
 }
 
@@ -57,10 +51,7 @@ void codec<shared_memory>::decode(reader& r, shared_memory& m) {
   std::uint64_t size = 0;
   mproc::decode(r, index);
   mproc::decode(r, size);
-  auto* in = detail::transfer_in::current();
-  int fd = in != nullptr ? in->fds().take(index) : -1;
-  if (fd < 0) throw error(errc::bad_message, "received shared memory came without its descriptor");
-  m = shared_memory::adopt(fd, static_cast<std::size_t>(size));
+  m = shared_memory::adopt(detail::receive_fd(index, "shared memory"), static_cast<std::size_t>(size));
 }
 
 }  // namespace mproc

@@ -102,4 +102,12 @@ class transfer_in {
   transfer_in* previous_;
 };
 
+/// For a codec that passes a descriptor: a duplicate of `fd` goes with the start message of the
+/// process whose arguments are being encoded; returns its index. Elsewhere (inside a queue
+/// message, say) errc::invalid_argument. `what` names the handle in error messages.
+std::uint32_t pass_fd(int fd, const char* what);
+/// The other side: the descriptor sent at `index`, now the caller's. errc::bad_message when it
+/// did not come (or was taken already).
+int receive_fd(std::uint32_t index, const char* what);
+
 }  // namespace mproc::detail
