@@ -204,6 +204,7 @@ void node_impl::start_io_thread() {
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
   }};
+  fork_gate_.emplace(io_, io_thread_.get_id());  // parked across every fork() (fork_gate.hpp)
 }
 
 void node_impl::run_on_io(const std::function<void()>& f) {
@@ -303,22 +304,9 @@ void node_impl::spawn_forked(process& p, process_state& s, const std::string& id
   std::cout.flush();  // or the child prints the parent's buffered output a second time
   std::fflush(nullptr);
   pid_t parent = ::getpid();
-  // Park the node's own I/O thread for the fork: blocked in this handler it holds no lock (the
-  // allocator's, say: ASan's is not fork-safe) that the child would find locked for ever. (Other
-  // threads of the program remain the fork method's documented hazard.)
-  auto resume = std::make_shared<std::promise<void>>();
-  auto parked = std::make_shared<std::promise<void>>();
-  auto parked_future = parked->get_future();
-  if (std::this_thread::get_id() != io_thread_.get_id()) {
-    boost::asio::post(io_, [parked, resumed = resume->get_future().share()] {
-      parked->set_value();
-      resumed.wait();
-    });
-    // Bounded: a node whose I/O thread is stopping forks without it parked, as before.
-    parked_future.wait_for(std::chrono::seconds(1));
-  }
+  // The node's I/O thread (and the mailbox runtime's) are parked for the fork by the fork gate.
+  // Other threads of the program remain the fork method's documented hazard.
   pid_t pid = ::fork();
-  if (pid != 0) resume->set_value();
   if (pid < 0) return void(ec = last_error());
   if (pid == 0) {
     die_with_parent(parent);
@@ -666,6 +654,7 @@ void node_impl::shutdown() noexcept {
     wait_all(std::chrono::steady_clock::time_point::max(), false);
   }
   if (io_running_) {
+    fork_gate_.reset();
     io_.stop();
     if (io_thread_.joinable()) io_thread_.join();
   }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fd.hpp"
+#include "fork_gate.hpp"
 #include "mproc/node.hpp"
 #include "process_state.hpp"
 
@@ -127,6 +128,7 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   struct sigaction previous_sigint_ {};
   std::optional<boost::asio::steady_timer> kill_timer_;
   std::thread io_thread_;
+  std::optional<fork_gate_registration> fork_gate_;
   std::mutex start_mutex_;  // serializes lazy start-up
   bool io_running_ = false;
 

@@ -39,29 +39,6 @@ std::atomic<std::uint64_t> generation{0};
 // point into them), never used again.
 std::vector<mailbox_runtime*>* retired = new std::vector<mailbox_runtime*>;  // NOLINT: see above
 
-// Around fork() the I/O thread is parked inside a handler of ours, so it holds no lock at the
-// moment of the fork: not ours, not Asio's, not the allocator's (ASan's allocator of g++ 12
-// has no fork handlers, and a child that inherited its lock hung).
-struct fork_gate {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool parked = false;
-  bool release = false;
-};
-fork_gate gate;
-
-void before_fork() {
-  runtime_slot* s = slot;
-  std::unique_lock slot_lock{s->mutex};
-  if (s->runtime != nullptr) s->runtime->park_for_fork();
-}
-
-void after_fork_in_parent() {
-  std::lock_guard lock{gate.mutex};
-  gate.release = true;
-  gate.changed.notify_all();
-}
-
 /// The slot's runtime is retired (kept reachable, never used again); the next instance() makes
 /// a new one. Call with the slot's mutex held, or where no other thread exists.
 void retire_runtime(runtime_slot& s) {
@@ -70,15 +47,13 @@ void retire_runtime(runtime_slot& s) {
 }
 
 void after_fork_in_child() {
-  new (&gate) fork_gate;  // the parent's gate state means nothing here
   // Only this thread exists now; the slot's mutex may be held by one that does not: renew it.
   new (&slot->mutex) std::mutex;
   retire_runtime(*slot);
   generation.fetch_add(1);
 }
 
-[[maybe_unused]] const int atfork_registered =
-    ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+[[maybe_unused]] const int atfork_registered = ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
 
 sockaddr_un address_of(const std::string& path, std::error_code& ec) {
   sockaddr_un addr{};
@@ -118,28 +93,6 @@ bool read_one_frame(int fd, wire::header& h, std::vector<std::byte>& payload, st
 
 }  // namespace
 
-void mailbox_runtime::park_for_fork() noexcept {
-  {
-    std::lock_guard lock{mutex_};
-    if (!running_ || stopped_ || std::this_thread::get_id() == thread_.get_id()) return;
-  }
-  {
-    std::lock_guard lock{gate.mutex};
-    gate.parked = false;
-    gate.release = false;
-  }
-  asio::post(io_, [] {
-    std::unique_lock lock{gate.mutex};
-    gate.parked = true;
-    gate.changed.notify_all();
-    // Bounded: a fork that never returns to the parent must not freeze us for good.
-    gate.changed.wait_for(lock, 5s, [] { return gate.release; });
-    gate.parked = false;
-  });
-  std::unique_lock lock{gate.mutex};
-  gate.changed.wait_for(lock, 1s, [] { return gate.parked; });
-}
-
 std::uint64_t fork_generation() noexcept { return generation.load(std::memory_order_relaxed); }
 
 bool peer_is_same_user(int fd) noexcept {
@@ -163,6 +116,7 @@ void mailbox_runtime::start_thread() {
     auto guard = asio::make_work_guard(io_);
     io_.run();
   }};
+  fork_gate_.emplace(io_, thread_.get_id());  // parked across every fork() (fork_gate.hpp)
 }
 
 asio::io_context& mailbox_runtime::io() {
@@ -427,6 +381,7 @@ void mailbox_runtime::shutdown() noexcept {
     if (auto conn = c.lock()) conn->close();
   for (auto& c : clients) c->disconnect();
   if (running_) {
+    fork_gate_.reset();
     // Closes were posted before this, so they run first.
     asio::post(io_, [this] {
       if (listener_) listener_->close();

@@ -7,6 +7,7 @@
 //
 // After fork() the child gets a fresh runtime (fork_generation changes): the parent's thread
 // does not exist there and its locks may be held, so nothing of the old one is touched again.
+// Across a fork the I/O thread is parked (fork_gate.hpp).
 //
 // Thread safety: every member from any thread.
 #pragma once
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "../fd.hpp"
+#include "../fork_gate.hpp"
 #include "connection.hpp"
 #include "mproc/detail/queue_core.hpp"
 
@@ -47,9 +49,6 @@ class mailbox_runtime {
   /// Ends every connection and stops the I/O thread (node shutdown).
   void shutdown() noexcept;
 
-  /// Before fork(): parks the I/O thread in a handler until the fork is done (pthread_atfork).
-  void park_for_fork() noexcept;
-
   /// Connects to a mailbox listener, checking that it belongs to our user.
   static unique_fd connect_to(const std::string& path, std::error_code& ec);
 
@@ -66,6 +65,7 @@ class mailbox_runtime {
   std::mutex mutex_;
   boost::asio::io_context io_;
   std::thread thread_;
+  std::optional<fork_gate_registration> fork_gate_;
   bool running_ = false;
   bool stopped_ = false;
   std::string path_;

@@ -1,0 +1,108 @@
+#include "fork_gate.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace mproc::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct registry {
+  std::mutex members_mutex;  // held from before a fork until after it, in the parent
+  std::vector<fork_gate_registration*> members;
+  std::mutex state_mutex;  // what parked handlers touch (never members_mutex)
+  std::condition_variable changed;
+  int parked = 0;
+  bool release = false;
+};
+// One per process; after fork() the child resets it in place (its mutexes were held by the
+// forking thread, its members are the parent's threads).
+registry* current = new registry;  // NOLINT: intentionally leaked
+
+}  // namespace
+
+// Reached through these friends of nothing: the registry only needs io_ and thread_.
+struct fork_gate_access {
+  static boost::asio::io_context& io(fork_gate_registration& r);
+  static std::thread::id thread(fork_gate_registration& r);
+};
+
+namespace {
+
+void before_fork() {
+  registry* g = current;
+  g->members_mutex.lock();  // released by after_fork_in_parent, or dropped with the child's copy
+  {
+    std::lock_guard lock{g->state_mutex};
+    g->parked = 0;
+    g->release = false;
+  }
+  int posted = 0;
+  for (auto* m : g->members) {
+    auto& io = fork_gate_access::io(*m);
+    if (fork_gate_access::thread(*m) == std::this_thread::get_id() || io.stopped()) continue;
+    boost::asio::post(io, [g] {
+      std::unique_lock lock{g->state_mutex};
+      ++g->parked;
+      g->changed.notify_all();
+      // Bounded: a fork that never returns to the parent must not freeze us for good.
+      g->changed.wait_for(lock, 5s, [g] { return g->release; });
+      --g->parked;
+    });
+    ++posted;
+  }
+  // Bounded too: a thread busy in a long handler is forked without being parked, as before.
+  std::unique_lock lock{g->state_mutex};
+  g->changed.wait_for(lock, 1s, [&] { return g->parked >= posted; });
+}
+
+void after_fork_in_parent() {
+  registry* g = current;
+  {
+    std::lock_guard lock{g->state_mutex};
+    g->release = true;
+  }
+  g->changed.notify_all();
+  g->members_mutex.unlock();
+}
+
+void after_fork_in_child() {
+  registry* g = current;
+  new (&g->members_mutex) std::mutex;
+  new (&g->state_mutex) std::mutex;
+  new (&g->changed) std::condition_variable;
+  g->members.clear();  // registrations of the parent's threads: destroying them here is a no-op
+  g->parked = 0;
+  g->release = false;
+}
+
+[[maybe_unused]] const int atfork_registered =
+    ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+
+}  // namespace
+
+boost::asio::io_context& fork_gate_access::io(fork_gate_registration& r) { return r.io_; }
+std::thread::id fork_gate_access::thread(fork_gate_registration& r) { return r.thread_; }
+
+fork_gate_registration::fork_gate_registration(boost::asio::io_context& io, std::thread::id thread)
+    : io_(io), thread_(thread) {
+  registry* g = current;
+  std::lock_guard lock{g->members_mutex};
+  g->members.push_back(this);
+}
+
+fork_gate_registration::~fork_gate_registration() {
+  registry* g = current;
+  std::lock_guard lock{g->members_mutex};
+  std::erase(g->members, this);
+}
+
+}  // namespace mproc::detail
