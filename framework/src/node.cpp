@@ -236,9 +236,7 @@ void node_impl::start(process& p, std::error_code& ec) {
       msg.entry = e->name;
       transfer_out transfer;  // pipe ends and queue handles among its members leave traces here
       msg.args = e->encode(p);
-      auto tickets = std::move(transfer.bundle().at_end);
-      s->passed.fds = std::move(transfer.fds());
-      for (auto& t : tickets) s->passed.at_end.push_back(std::move(t));
+      s->passed = std::move(transfer.bundle());
     } else if (s->entry_fn != nullptr) {
       const entry_info* e = find_entry_by_fn(s->entry_fn);
       if (e == nullptr) return void(ec = make_error_code(errc::unknown_entry));
