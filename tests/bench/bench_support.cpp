@@ -182,4 +182,13 @@ std::vector<double> parse_numbers(const std::string& text, std::size_t expected)
   return xs;
 }
 
+std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_t expected) {
+  auto r = run_capture(argv);
+  if (!r) throw std::runtime_error("cannot execute " + argv[0]);
+  if (!r->ok())
+    throw std::runtime_error(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed (status " +
+                             std::to_string(r->status) + ")");
+  return parse_numbers(r->out, expected);
+}
+
 }  // namespace bench

@@ -69,6 +69,10 @@ struct run_result {
 };
 std::optional<run_result> run_capture(const std::vector<std::string>& argv);
 
+/// Runs a program that prints `expected` numbers; throws std::runtime_error when it cannot run,
+/// fails, or prints anything else.
+std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_t expected);
+
 /// Numbers separated by white space; throws std::runtime_error on anything else.
 std::vector<double> parse_numbers(const std::string& text, std::size_t expected);
 

@@ -277,9 +277,7 @@ if __name__ == "__main__":
 )";
 
 double python_queue(const std::filesystem::path& script, const std::string& kind, std::int64_t n) {
-  auto r = bench::run_capture({"python3", script.string(), kind, std::to_string(n)});
-  if (!r || !r->ok()) fail("python queue baseline (" + kind + ") failed");
-  return bench::parse_numbers(r->out, 1)[0];
+  return bench::run_numbers({"python3", script.string(), kind, std::to_string(n)}, 1)[0];
 }
 
 }  // namespace

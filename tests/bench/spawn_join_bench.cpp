@@ -174,13 +174,6 @@ bool have_python() {
   return r && r->ok();
 }
 
-std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_t expected) {
-  auto r = bench::run_capture(argv);
-  if (!r) fail("cannot execute " + argv[0]);
-  if (!r->ok()) fail(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed (status " +
-                     std::to_string(r->status) + ")");
-  return bench::parse_numbers(r->out, expected);
-}
 
 // ---- driver ---------------------------------------------------------------------------------
 
@@ -241,13 +234,13 @@ int run(const options& opt, int argc, char** argv) {
             {"fork", n.py_fork}, {"forkserver", n.py_forkserver}, {"spawn", n.py_spawn}};
         for (auto [m, count] : py_methods)
           s[std::string{"python.mp_"} + m].samples.push_back(
-              run_numbers({"python3", py->spawn_join.string(), m, std::to_string(count)}, 1)[0]);
-        auto kib = run_numbers({"python3", py->rss.string(), std::to_string(n.settle_ms)}, 3);
+              bench::run_numbers({"python3", py->spawn_join.string(), m, std::to_string(count)}, 1)[0]);
+        auto kib = bench::run_numbers({"python3", py->rss.string(), std::to_string(n.settle_ms)}, 3);
         s["python.parent_kib"].samples.push_back(kib[0]);
         s["python.forkserver_kib"].samples.push_back(kib[1]);
         s["python.idle_child_kib"].samples.push_back(kib[2]);
       }
-      auto kib = run_numbers({self, "--rss-probe", std::to_string(n.settle_ms)}, 3);
+      auto kib = bench::run_numbers({self, "--rss-probe", std::to_string(n.settle_ms)}, 3);
       s["rss.node_kib"].samples.push_back(kib[0]);
       s["rss.forkserver_kib"].samples.push_back(kib[1]);
       s["rss.idle_child_kib"].samples.push_back(kib[2]);
