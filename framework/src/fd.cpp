@@ -69,17 +69,22 @@ bool read_all(int fd, void* p, std::size_t n, std::error_code& ec) noexcept {
 }
 
 namespace {
-constexpr std::size_t max_fds = 64;  // a start message may carry a pipe end per argument
+constexpr std::size_t max_fds = 253;  // the kernel's SCM_MAX_FD
 }
 
-void send_packet(int fd, std::span<const std::byte> data, std::span<const int> fds, std::error_code& ec) noexcept {
+std::size_t send_packet(int fd, std::span<const std::byte> data, std::span<const int> fds, std::error_code& ec,
+                        bool nonblocking) noexcept {
+  if (fds.size() > max_fds) {  // never drop descriptors silently
+    ec = make_error_code(errc::message_too_large);
+    return 0;
+  }
   iovec iov{const_cast<std::byte*>(data.data()), data.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)];
   if (!fds.empty()) {
-    std::size_t n = std::min(fds.size(), max_fds);
+    std::size_t n = fds.size();
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
@@ -89,13 +94,14 @@ void send_packet(int fd, std::span<const std::byte> data, std::span<const int> f
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * n);
   }
   for (;;) {
-    if (::sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0) {
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
+    if (n >= 0) {
       ec.clear();
-      return;
+      return static_cast<std::size_t>(n);
     }
     if (errno != EINTR) {
       ec = last_error();
-      return;
+      return 0;
     }
   }
 }

@@ -40,9 +40,12 @@ void write_all(int fd, const void* p, std::size_t n, std::error_code& ec) noexce
 /// Returns false with ec clear on a clean EOF at byte 0; errc::bad_message on EOF mid-way.
 bool read_all(int fd, void* p, std::size_t n, std::error_code& ec) noexcept;
 
-/// One datagram on a SOCK_SEQPACKET socket (or one write on a stream socket), with up to 64 fds
-/// attached (SCM_RIGHTS).
-void send_packet(int fd, std::span<const std::byte> data, std::span<const int> fds, std::error_code& ec) noexcept;
+/// One datagram on a SOCK_SEQPACKET socket (or one write on a stream socket), with up to 253 fds
+/// attached (SCM_RIGHTS; more is errc::message_too_large). Returns the bytes sent (a stream
+/// socket may take fewer); with `nonblocking`, a full socket gives
+/// std::errc::resource_unavailable_try_again.
+std::size_t send_packet(int fd, std::span<const std::byte> data, std::span<const int> fds, std::error_code& ec,
+                        bool nonblocking = false) noexcept;
 /// Receives one datagram; received fds are owned by `fds` and marked CLOEXEC. Returns the
 /// datagram size; 0 with ec clear means EOF. With `nonblocking`, an empty socket gives
 /// std::errc::resource_unavailable_try_again.

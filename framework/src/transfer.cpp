@@ -47,14 +47,24 @@ void fd_set_owned::reset() noexcept {
   fds_.clear();
 }
 
-transfer_out::transfer_out() noexcept : previous_(current_out) { current_out = this; }
+fd_set_owned fd_set_owned::duplicate(std::error_code& ec) const {
+  fd_set_owned copy;
+  for (int fd : fds_) {
+    copy.add_dup(fd, ec);
+    if (ec) return {};
+  }
+  return copy;
+}
+
+transfer_out::transfer_out(purpose p) noexcept : purpose_(p), previous_(current_out) { current_out = this; }
 transfer_out::~transfer_out() { current_out = previous_; }
 transfer_out* transfer_out::current() noexcept { return current_out; }
 
 std::uint32_t pass_fd(int fd, const char* what) {
   auto* out = transfer_out::current();
   if (out == nullptr)
-    throw error(errc::invalid_argument, std::string{what} + " travels only as an argument of the process it is passed to");
+    throw error(errc::invalid_argument,
+                std::string{what} + " travels only as an argument of a process or inside a queue or pipe message");
   std::error_code ec;
   std::uint32_t index = out->fds().add_dup(fd, ec);
   throw_if(ec, std::string{"passing "} + what + " to a process");

@@ -7,7 +7,8 @@
 namespace mproc::detail::wire {
 
 std::error_code check(const header& h, std::uint64_t max_payload) noexcept {
-  if (h.magic != magic || h.version != version || h.kind == 0 || h.kind > static_cast<std::uint16_t>(kind::last))
+  const std::uint16_t k = h.kind & ~with_fds;
+  if (h.magic != magic || h.version != version || k == 0 || k > static_cast<std::uint16_t>(kind::last))
     return make_error_code(errc::bad_message);
   if (h.length > max_payload) return make_error_code(errc::message_too_large);
   return {};
@@ -28,6 +29,29 @@ void put_frame(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::
   std::size_t at = out.size();
   out.resize(at + payload.size());  // resize + memcpy: see writer::raw on g++ 12's insert warning
   std::memcpy(out.data() + at, payload.data(), payload.size());
+}
+
+void put_frame_with_fds(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::span<const std::byte> payload,
+                        std::uint32_t fd_count) {
+  const std::size_t at = out.size() + sizeof(header);
+  put_header(out, static_cast<kind>(static_cast<std::uint16_t>(k) | with_fds), type_id, sizeof fd_count + payload.size());
+  out.resize(at + sizeof fd_count + payload.size());
+  std::memcpy(out.data() + at, &fd_count, sizeof fd_count);
+  if (!payload.empty()) std::memcpy(out.data() + at + sizeof fd_count, payload.data(), payload.size());
+}
+
+std::uint32_t take_fd_count(header& h, std::span<const std::byte>& payload, std::error_code& ec) noexcept {
+  ec.clear();
+  if ((h.kind & with_fds) == 0) return 0;
+  std::uint32_t count = 0;
+  if (payload.size() >= sizeof count) std::memcpy(&count, payload.data(), sizeof count);
+  if (count == 0) {
+    ec = make_error_code(errc::bad_message);
+    return 0;
+  }
+  payload = payload.subspan(sizeof count);
+  h.kind = static_cast<std::uint16_t>(h.kind & ~with_fds);
+  return count;
 }
 
 void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexcept {
@@ -85,7 +109,9 @@ bool record_cursor::next(std::span<const std::byte>& record, std::error_code& ec
   }
   std::memcpy(&n, p_.data() + at_, sizeof n);
   at_ += sizeof n;
-  if (n > p_.size() - at_) {
+  out_of_line_ = (n & wire::out_of_line) != 0;
+  n &= ~wire::out_of_line;
+  if (n > p_.size() - at_ || (out_of_line_ && n != sizeof(std::uint64_t))) {
     ec = make_error_code(errc::bad_message);
     return false;
   }
@@ -94,11 +120,16 @@ bool record_cursor::next(std::span<const std::byte>& record, std::error_code& ec
   return true;
 }
 
-std::size_t record_cursor::count(std::span<const std::byte> payload, std::error_code& ec) noexcept {
+std::size_t record_cursor::count(std::span<const std::byte> payload, std::error_code& ec, std::size_t fds) noexcept {
   record_cursor c{payload};
   std::span<const std::byte> r;
   std::size_t n = 0;
-  while (c.next(r, ec)) ++n;
+  bool any_out_of_line = false;
+  while (c.next(r, ec)) {
+    ++n;
+    any_out_of_line |= c.out_of_line();
+  }
+  if (!ec && ((fds > 0 && n != 1) || (any_out_of_line && fds == 0))) ec = make_error_code(errc::bad_message);
   return ec ? 0 : n;
 }
 

@@ -103,6 +103,44 @@ void consume_bulk(mproc::queue<bytes> q, mproc::queue<std::int64_t> result, int 
 }
 MPROC_ENTRY(consume_bulk);
 
+/// Zero copy: 64 MiB blocks of shared memory travel by handle. The producer writes every byte
+/// of a block (its round number), the consumer reads every byte back, and blocks return to the
+/// producer through `returns`, as a buffer pool would.
+constexpr int pool_blocks = 3;
+
+void produce_blocks(mproc::queue<mproc::shared_memory> q, mproc::queue_reader<mproc::shared_memory> returns,
+                    mproc::queue<int> go, int n) {
+  std::vector<mproc::shared_memory> pool;
+  for (int i = 0; i < pool_blocks; ++i) {
+    pool.push_back(mproc::shared_memory::create(bulk_size));
+    std::memset(pool.back().data(), 0, bulk_size);  // mapped in before the clock starts
+  }
+  go.get();
+  for (int i = 0; i < n; ++i) {
+    auto block = i < pool_blocks ? pool[static_cast<std::size_t>(i)] : returns.get();
+    std::memset(block.data(), i & 0xff, bulk_size);
+    q.put(block);
+  }
+}
+MPROC_ENTRY(produce_blocks);
+
+void consume_blocks(mproc::queue_reader<mproc::shared_memory> q, mproc::queue<mproc::shared_memory> returns,
+                    mproc::queue<std::int64_t> result, int n) {
+  std::int64_t total = 0;
+  for (int i = 0; i < n; ++i) {
+    auto block = q.get();
+    const auto* words = static_cast<const std::uint64_t*>(block.data());
+    const std::uint64_t expect = 0x0101010101010101ULL * static_cast<std::uint64_t>(i & 0xff);
+    std::uint64_t diff = 0;
+    for (std::size_t w = 0; w < bulk_size / 8; ++w) diff |= words[w] ^ expect;
+    if (block.size() < bulk_size || diff != 0) std::_Exit(4);
+    total += static_cast<std::int64_t>(bulk_size);
+    returns.put(block);
+  }
+  result.put(total);
+}
+MPROC_ENTRY(consume_blocks);
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -114,6 +152,20 @@ void join_ok(mproc::process& p) {
 
 // ---- mproc measurements -------------------------------------------------------------------
 
+/// Seconds from "go" until the consumer reports its result (stored in `total`), once both are
+/// up (`settle`); joins both.
+double timed_run(mproc::process& consumer, mproc::process& producer, mproc::queue<int>& go,
+                 mproc::queue<std::int64_t>& result, std::chrono::milliseconds settle, std::int64_t& total) {
+  std::this_thread::sleep_for(settle);
+  auto t0 = clock_type::now();
+  go.put(1);
+  total = result.get(std::chrono::seconds(120));
+  double s = seconds_since(t0);
+  join_ok(producer);
+  join_ok(consumer);
+  return s;
+}
+
 /// msg/s from "go" until the consumer has taken all n.
 template <class Value, class Produce, class Consume>
 double one_to_one(mproc::node& node, Produce produce, Consume consume, std::int64_t n) {
@@ -122,14 +174,8 @@ double one_to_one(mproc::node& node, Produce produce, Consume consume, std::int6
   auto result = node.make_queue<std::int64_t>();
   auto c = node.spawn(consume, q, result, n);
   auto p = node.spawn(produce, q, go, n);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both are up and waiting
-  auto t0 = clock_type::now();
-  go.put(1);
-  result.get(std::chrono::seconds(120));
-  double s = seconds_since(t0);
-  join_ok(p);
-  join_ok(c);
-  return static_cast<double>(n) / s;
+  std::int64_t ignored = 0;
+  return static_cast<double>(n) / timed_run(c, p, go, result, std::chrono::milliseconds(50), ignored);
 }
 
 void produce_ints_n(mproc::queue<std::int64_t> q, mproc::queue<int> go, std::int64_t n) { produce_ints(q, go, 0, n); }
@@ -175,14 +221,35 @@ double bulk(mproc::node& node, int n) {
   auto result = node.make_queue<std::int64_t>();
   auto c = node.spawn(consume_bulk, q, result, n);
   auto p = node.spawn(produce_bulk, q, go, n);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the producer has filled its buffer
-  auto t0 = clock_type::now();
-  go.put(1);
-  auto total = result.get(std::chrono::seconds(120));
-  double s = seconds_since(t0);
-  join_ok(p);
-  join_ok(c);
+  std::int64_t total = 0;
+  double s = timed_run(c, p, go, result, std::chrono::milliseconds(200), total);  // the producer filled its buffer
   return static_cast<double>(total) / s / 1e9;
+}
+
+double bulk_blocks(mproc::node& node, int n) {
+  auto q = node.make_queue<mproc::shared_memory>();
+  auto returns = node.make_queue<mproc::shared_memory>();
+  auto go = node.make_queue<int>();
+  auto result = node.make_queue<std::int64_t>();
+  auto c = node.spawn(consume_blocks, q.reader(), returns, result, n);
+  auto p = node.spawn(produce_blocks, q, returns.reader(), go, n);
+  std::int64_t total = 0;
+  double s = timed_run(c, p, go, result, std::chrono::milliseconds(300), total);  // the producer mapped its pool
+  return static_cast<double>(total) / s / 1e9;
+}
+
+/// One memcpy of 64 MiB between two buffers already mapped in: the copy a by-value message
+/// cannot avoid, and what a zero-copy one should come near.
+double raw_memcpy(int n) {
+  std::vector<char> from(bulk_size, 7), to(bulk_size, 0);
+  auto t0 = clock_type::now();
+  for (int i = 0; i < n; ++i) {
+    from[static_cast<std::size_t>(i)] = static_cast<char>(i);
+    std::memcpy(to.data(), from.data(), bulk_size);
+  }
+  double s = seconds_since(t0);
+  if (to[0] != from[0]) fail("memcpy baseline");
+  return static_cast<double>(bulk_size) * n / s / 1e9;
 }
 
 // ---- raw baselines (forked children that only make syscalls, then _exit) ------------------
@@ -303,6 +370,8 @@ std::vector<figure> queue_figures(mproc::node& node, bool quick, const std::opti
   add("queue.struct.throughput", "msg/s");
   add("queue.mpmc4x4.throughput", "msg/s");
   add("queue.bulk64mib.throughput", "GB/s");
+  add("queue.bulk64mib.shared_memory.throughput", "GB/s");
+  add("raw.memcpy64mib", "GB/s");
   add("raw.af_unix.write_per_msg", "msg/s");
   add("raw.af_unix.bulk", "GB/s");
   add("python.mp_queue.int", "msg/s");
@@ -318,6 +387,8 @@ std::vector<figure> queue_figures(mproc::node& node, bool quick, const std::opti
     s["queue.mpmc4x4.throughput"].samples.push_back(mpmc(node, n.mpmc));
     s["queue.bulk64mib.throughput"].samples.push_back(bulk(node, n.bulk));
     s["raw.af_unix.bulk"].samples.push_back(raw_bulk(n.bulk));
+    s["queue.bulk64mib.shared_memory.throughput"].samples.push_back(bulk_blocks(node, n.bulk * 2));
+    s["raw.memcpy64mib"].samples.push_back(raw_memcpy(n.bulk * 2));
     if (script) {
       s["python.mp_queue.int"].samples.push_back(python_queue(*script, "int", n.py));
       s["python.mp_queue.struct"].samples.push_back(python_queue(*script, "struct", n.py));
@@ -339,8 +410,12 @@ std::vector<figure> queue_figures(mproc::node& node, bool quick, const std::opti
   figure b = fig("queue.bulk64mib.throughput");
   set_baseline(b, fig("raw.af_unix.bulk"));
   out.push_back(b);
+  figure zero_copy = fig("queue.bulk64mib.shared_memory.throughput");
+  set_baseline(zero_copy, fig("raw.memcpy64mib"));
+  out.push_back(zero_copy);
   out.push_back(raw);
   out.push_back(fig("raw.af_unix.bulk"));
+  out.push_back(fig("raw.memcpy64mib"));
   if (script)
     for (const char* name : {"python.mp_queue.int", "python.mp_queue.struct", "python.mp_queue.mpmc4x4"})
       out.push_back(fig(name));

@@ -174,19 +174,6 @@ TEST(pipe, empty_end_is_invalid_argument) {
   EXPECT_THROW(p.recv(), mproc::error);
 }
 
-TEST(pipe, an_end_travels_only_as_a_process_argument) {
-  mproc::node node;
-  auto [a, b] = mproc::make_pipe<int>();
-  auto q = node.make_queue<mproc::pipe<int>>();
-  try {
-    q.put(a);  // a descriptor cannot ride inside a queue message
-    FAIL() << "a pipe end went into a queue";
-  } catch (const mproc::error& e) {
-    EXPECT_EQ(e.code(), errc::invalid_argument);
-  }
-  EXPECT_EQ(q.qsize(), 0u);
-}
-
 TEST(pipe, a_received_end_must_match_type_and_direction) {
   auto [r, w] = mproc::make_simplex_pipe<int>();
   std::vector<std::byte> bytes;

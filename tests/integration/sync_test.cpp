@@ -125,17 +125,6 @@ TEST(sync_lock, guard_releases_at_scope_exit) {
   l.release();
 }
 
-TEST(sync_lock, travels_only_as_a_process_argument) {
-  mproc::node node;
-  auto q = node.make_queue<mproc::lock>();
-  try {
-    q.put(mproc::lock::create());
-    FAIL() << "a lock went into a queue message";
-  } catch (const mproc::error& e) {
-    EXPECT_EQ(e.code(), errc::invalid_argument);
-  }
-}
-
 std::set<std::string> dev_shm() {
   std::set<std::string> names;
   std::error_code ec;

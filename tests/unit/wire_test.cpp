@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <mproc/detail/wire.hpp>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -134,6 +135,52 @@ TEST(wire, put_record_rolls_back_when_encoding_throws) {
                                 }),
                mproc::error);
   EXPECT_EQ(payload, before);
+}
+
+TEST(wire, descriptor_count_is_read_off_and_garbage_counts_are_bad_message) {
+  std::vector<std::byte> frame;
+  const std::byte body[] = {std::byte{1}, std::byte{2}};
+  wire::put_frame_with_fds(frame, wire::kind::data, 9, body, 3);
+  auto r = split(frame, frame.size());
+  ASSERT_EQ(r.frames.size(), 1u);
+  auto h = r.frames[0].first;
+  std::span<const std::byte> payload{r.frames[0].second};
+  std::error_code ec;
+  EXPECT_EQ(wire::take_fd_count(h, payload, ec), 3u);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(h.kind, static_cast<std::uint16_t>(wire::kind::data));
+  EXPECT_EQ(payload.size(), 2u);
+  // A frame without the flag has no count; one with the flag and a count of 0 or no room is bad.
+  EXPECT_EQ(wire::take_fd_count(h, payload, ec), 0u);
+  EXPECT_FALSE(ec);
+  for (std::size_t room : {std::size_t{0}, std::size_t{4}}) {
+    wire::header bad{wire::magic, wire::version, static_cast<std::uint16_t>(1 | wire::with_fds), 0, room};
+    std::vector<std::byte> zeros(room);
+    std::span<const std::byte> p{zeros};
+    wire::take_fd_count(bad, p, ec);
+    EXPECT_EQ(ec, errc::bad_message) << room;
+  }
+}
+
+TEST(wire, out_of_line_records_need_a_frame_of_their_own_with_descriptors) {
+  std::vector<std::byte> payload(16);
+  std::uint64_t words[2] = {wire::out_of_line | 8, 12345};
+  std::memcpy(payload.data(), words, sizeof words);
+  std::error_code ec;
+  EXPECT_EQ(wire::record_cursor::count(payload, ec, 1), 1u);
+  EXPECT_FALSE(ec);
+  wire::record_cursor::count(payload, ec, 0);  // its body would be missing
+  EXPECT_EQ(ec, errc::bad_message);
+  words[0] = wire::out_of_line | 9;  // the inline part of an out-of-line record is 8 bytes
+  std::memcpy(payload.data(), words, sizeof words);
+  wire::record_cursor::count(payload, ec, 1);
+  EXPECT_EQ(ec, errc::bad_message);
+  // Descriptors belong to one record: a frame of two records with descriptors is refused.
+  auto two = data_frame(1, {"a", "b"});
+  std::span<const std::byte> records{two.data() + sizeof(wire::header), two.size() - sizeof(wire::header)};
+  EXPECT_EQ(wire::record_cursor::count(records, ec, 0), 2u);
+  wire::record_cursor::count(records, ec, 1);
+  EXPECT_EQ(ec, errc::bad_message);
 }
 
 TEST(wire, random_bytes_never_crash_the_decoder) {

@@ -135,10 +135,15 @@ class basic_pipe_end {
   std::vector<std::byte> recv_bytes(std::error_code& ec)
     requires CanRead
   {
-    std::uint64_t type = 0;
-    std::vector<std::byte> record;
-    if (check(ec)) core_->receive(type, record, detail::forever, ec);
-    return record;
+    detail::pipe_core::message m;
+    std::vector<std::byte> bytes;
+    if (!check(ec) || !core_->receive(m, detail::forever, ec)) return bytes;
+    try {
+      m.decode([&](std::span<const std::byte> b) { bytes.assign(b.begin(), b.end()); });
+    } catch (const error& e) {
+      ec = e.code();
+    }
+    return bytes;
   }
   /// True when recv would not wait (a message, or the end of the stream, is there);
   /// waits at most `timeout` for that.
@@ -166,16 +171,15 @@ class basic_pipe_end {
     return false;
   }
   std::optional<T> receive(detail::deadline until, std::error_code& ec) {
-    std::uint64_t type = 0;
-    std::vector<std::byte> record;
-    if (!check(ec) || !core_->receive(type, record, until, ec)) return std::nullopt;
-    if (type != detail::wire::type_id<T>()) {
+    detail::pipe_core::message m;
+    if (!check(ec) || !core_->receive(m, until, ec)) return std::nullopt;
+    if (m.type_id != detail::wire::type_id<T>()) {
       ec = make_error_code(errc::wrong_type);
       return std::nullopt;
     }
     try {
       T value{};
-      detail::wire::decode_record(record, value);
+      m.decode([&](std::span<const std::byte> b) { detail::wire::decode_record(b, value); });
       return value;
     } catch (const error& e) {
       ec = e.code();
@@ -186,9 +190,8 @@ class basic_pipe_end {
   std::shared_ptr<detail::pipe_core> core_;
 };
 
-/// A pipe end travels as an argument of a process (any start method): its descriptor goes with
-/// the start message. Anywhere else (inside a queue message) encoding it is
-/// errc::invalid_argument. The receiving parameter must want no more than the end can do: a
+/// A pipe end travels as an argument of a process (any start method), inside a queue message or
+/// inside a pipe message: its descriptor goes along (SCM_RIGHTS). The receiving parameter must want no more than the end can do: a
 /// pipe_writer cannot become a pipe<T> or a pipe_reader (errc::wrong_type).
 template <class T, bool CanRead, bool CanWrite>
 struct codec<basic_pipe_end<T, CanRead, CanWrite>> {

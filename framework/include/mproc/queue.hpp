@@ -291,7 +291,7 @@ struct codec<basic_queue<T, CanPut>> {
       auto core = detail::queue_access::shared_core(q, ec);
       throw_if(ec, "mproc::queue (encoding a handle)");
       token.ticket = core->issue_ticket();
-      if (auto* out = detail::transfer_out::current())
+      if (auto* out = detail::transfer_out::current(); out != nullptr && out->for_process())
         out->bundle().at_end.push_back([core, ticket = token.ticket] { core->release_ticket(ticket); });
     }
     mproc::encode(w, token);

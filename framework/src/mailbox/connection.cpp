@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <array>
-#include <boost/asio/write.hpp>
+#include <cstring>
 
 namespace mproc::detail {
 
@@ -27,11 +27,26 @@ void connection::start(frame_handler on_frame, close_handler on_close) {
   asio::post(io_, [self = shared_from_this()] { self->read_some(); });
 }
 
-void connection::send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload) {
+void connection::send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload, fd_set_owned fds) {
   std::unique_lock lock{mutex_};
   open_data_ = npos;
-  wire::put_frame(pending_, k, type_id, payload);
+  append_frame(k, type_id, payload, std::move(fds));
   kick(lock);
+}
+
+void connection::append_frame(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload,
+                              fd_set_owned fds) {
+  if (fds.empty()) return wire::put_frame(pending_, k, type_id, payload);
+  pending_marks_.push_back({pending_.size(), {}});
+  wire::put_frame_with_fds(pending_, k, type_id, payload, static_cast<std::uint32_t>(fds.size()));
+  pending_marks_.back().fds = std::move(fds);
+}
+
+void connection::close_open_data_frame() noexcept {
+  if (open_data_ == npos) return;
+  if (pending_.size() == open_data_ + sizeof(wire::header)) pending_.resize(open_data_);
+  else wire::set_frame_length(pending_, open_data_);
+  open_data_ = npos;
 }
 
 void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> payload, int fd, std::error_code& ec) {
@@ -46,7 +61,7 @@ void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> pay
 }
 
 void connection::kick(std::unique_lock<std::mutex>& lock) {
-  appended_ = written_total_ + inflight_.size() + pending_.size();
+  appended_ = written_total_ + (inflight_.size() - inflight_sent_) + pending_.size();
   if (writing_ || ended_) return;
   writing_ = true;
   lock.unlock();
@@ -54,54 +69,94 @@ void connection::kick(std::unique_lock<std::mutex>& lock) {
 }
 
 void connection::write_some() {
-  {
-    std::lock_guard lock{mutex_};
-    if (pending_.empty() || ended_) {
-      writing_ = false;
-      written_.notify_all();
-      return;
+  for (;;) {
+    if (inflight_sent_ == inflight_.size()) {  // both change only on this thread
+      std::lock_guard lock{mutex_};
+      if (pending_.empty() || ended_) {
+        writing_ = false;
+        written_.notify_all();
+        return;
+      }
+      inflight_.clear();
+      inflight_marks_.clear();
+      std::swap(inflight_, pending_);
+      std::swap(inflight_marks_, pending_marks_);
+      inflight_sent_ = next_mark_ = 0;
+      open_data_ = npos;  // that frame is on its way; the next record opens a new one
     }
-    inflight_.clear();
-    std::swap(inflight_, pending_);
-    open_data_ = npos;  // that frame is on its way; the next record opens a new one
+    // The descriptors of every frame not sent yet go with this sendmsg, as far as one sendmsg can
+    // carry them; the bytes stop where a frame whose descriptors do not fit begins.
+    std::vector<int> fds;
+    std::size_t end = inflight_.size(), marks = next_mark_;
+    for (; marks < inflight_marks_.size(); ++marks) {
+      const auto& m = inflight_marks_[marks];
+      if (fds.size() + m.fds.size() > wire::max_fds_per_frame) {
+        end = m.at;
+        break;
+      }
+      fds.insert(fds.end(), m.fds.fds().begin(), m.fds.fds().end());
+    }
+    std::error_code ec;
+    std::size_t n = send_packet(socket_.native_handle(), std::span{inflight_}.subspan(inflight_sent_, end - inflight_sent_),
+                                fds, ec, true);
+    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+      return socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this()](const boost::system::error_code& e) {
+        if (e) return self->finish(e);
+        self->write_some();
+      });
+    if (ec) return finish(ec);
+    for (; next_mark_ < marks; ++next_mark_) inflight_marks_[next_mark_].fds.reset();  // the kernel has them now
+    {
+      std::lock_guard lock{mutex_};
+      inflight_sent_ += n;
+      written_total_ += n;
+    }
+    written_.notify_all();
+    if (inflight_sent_ == inflight_.size()) {
+      // Posted rather than looped: other connections on this I/O thread get their turn.
+      return asio::post(io_, [self = shared_from_this()] { self->write_some(); });
+    }
   }
-  asio::async_write(socket_, asio::buffer(inflight_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                      if (ec) return self->finish(ec);
-                      {
-                        std::lock_guard lock{self->mutex_};
-                        self->written_total_ += n;
-                        self->inflight_.clear();
-                      }
-                      self->written_.notify_all();
-                      self->write_some();
-                    });
 }
 
 void connection::read_some() {
   auto room = splitter_.prepare();
-  socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                            if (ec) {
-                              // EOF in the middle of a frame is a peer dying mid-message.
-                              if (ec == asio::error::eof && self->splitter_.buffered() == 0) return self->finish({});
-                              if (ec == asio::error::eof) return self->finish(make_error_code(errc::bad_message));
-                              return self->finish(ec);
-                            }
-                            self->splitter_.commit(n);
-                            wire::header h;
-                            std::span<const std::byte> payload;
-                            std::error_code fec;
-                            while (self->splitter_.next(h, payload, fec)) {
-                              {
-                                std::lock_guard lock{self->dispatch_};
-                                if (self->on_frame_) self->on_frame_(h, payload);
-                              }
-                              if (!self->alive()) return;
-                            }
-                            if (fec) return self->finish(fec);
-                            self->read_some();
-                          });
+  std::error_code ec;
+  std::size_t n = arrived_fds_.receive(socket_.native_handle(), room, ec);
+  if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+    return socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+      if (e) return self->finish(e);
+      self->read_some();
+    });
+  if (ec) return finish(ec);
+  if (n == 0) {
+    // EOF in the middle of a frame is a peer dying mid-message.
+    return finish(splitter_.buffered() == 0 ? std::error_code{} : make_error_code(errc::bad_message));
+  }
+  splitter_.commit(n);
+  if (!dispatch()) return;
+  // Posted rather than looped: other connections on this I/O thread get their turn.
+  asio::post(io_, [self = shared_from_this()] { self->read_some(); });
+}
+
+bool connection::dispatch() {
+  wire::header h;
+  std::span<const std::byte> payload;
+  std::error_code ec;
+  while (splitter_.next(h, payload, ec)) {
+    fd_set_owned fds;
+    if (!arrived_fds_.claim(h, payload, fds, ec)) break;
+    {
+      std::lock_guard lock{dispatch_};
+      if (on_frame_) on_frame_(h, payload, fds);
+    }
+    if (!alive()) return false;
+  }
+  if (ec) {
+    finish(ec);
+    return false;
+  }
+  return true;
 }
 
 void connection::finish(std::error_code ec) {
@@ -114,6 +169,7 @@ void connection::finish(std::error_code ec) {
   written_.notify_all();
   boost::system::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+  arrived_fds_.clear();
   std::lock_guard lock{dispatch_};
   if (on_close_) on_close_(ec);
   on_frame_ = nullptr;  // the handlers may hold the connection: break that cycle

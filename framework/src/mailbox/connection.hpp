@@ -10,6 +10,11 @@
 // handler, in order. A bad frame, EOF or an error ends the connection: the close handler runs
 // once, on the I/O thread, with the reason (clear for a clean EOF).
 //
+// Descriptors: a frame may carry some (wire::with_fds). They are sent, in frame order, with a
+// sendmsg whose bytes start no later than the frame does; the kernel delivers them with those
+// bytes, and the reader queues what arrives, so it has them by the time the frame is complete. Asio has no
+// ancillary data, so the socket is driven by sendmsg/recvmsg with Asio's readiness waits.
+//
 // Thread safety: send*, flush, close and stop_handlers from any thread; handlers run on the
 // I/O thread, one at a time.
 // Destructor: closes the socket; unsent bytes are dropped (call flush first).
@@ -23,19 +28,25 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <vector>
 
 #include "../fd.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
+#include "mproc/detail/arrived_fds.hpp"
+#include "mproc/detail/record_encoding.hpp"
 
 namespace mproc::detail {
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  using frame_handler = std::function<void(const wire::header&, std::span<const std::byte>)>;
+  /// The header (with_fds cleared), the payload, and the frame's descriptors (the handler may
+  /// take them; what it leaves is closed).
+  using frame_handler = std::function<void(const wire::header&, std::span<const std::byte>, fd_set_owned&)>;
   using close_handler = std::function<void(std::error_code)>;
 
   connection(boost::asio::io_context& io, unique_fd fd);
@@ -46,8 +57,8 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Starts reading; call once. Handlers hold no reference to the connection.
   void start(frame_handler on_frame, close_handler on_close);
 
-  /// Appends one frame.
-  void send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload);
+  /// Appends one frame, with descriptors (closed once sent).
+  void send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload, fd_set_owned fds = {});
   /// Sends the connection's first frame with a descriptor attached (SCM_RIGHTS), at once.
   /// errc::invalid_argument when something was written before.
   void send_first_with_fd(wire::kind k, std::span<const std::byte> payload, int fd, std::error_code& ec);
@@ -56,8 +67,9 @@ class connection : public std::enable_shared_from_this<connection> {
     auto bytes = to_bytes(m);
     send(k, 0, bytes);
   }
-  /// Appends one record to the open data frame (or opens one). Throws what encode throws;
-  /// nothing is appended then.
+  /// Appends one record to the open data frame (or opens one); a standalone record (see
+  /// record_encoding.hpp) gets a frame of its own. Throws what encode throws; nothing is
+  /// appended then.
   template <class Encode>
   void send_record(std::uint64_t type_id, Encode&& encode) {
     std::unique_lock lock{mutex_};
@@ -66,8 +78,19 @@ class connection : public std::enable_shared_from_this<connection> {
       open_type_ = type_id;
       wire::put_header(pending_, wire::kind::data, type_id, 0);
     }
-    wire::put_record(pending_, std::forward<Encode>(encode));
-    wire::set_frame_length(pending_, open_data_);
+    std::optional<standalone_record> standalone;
+    try {
+      standalone = append_record(pending_, std::forward<Encode>(encode));
+    } catch (...) {
+      close_open_data_frame();
+      throw;
+    }
+    if (standalone) {
+      close_open_data_frame();
+      append_frame(wire::kind::data, type_id, standalone->bytes, std::move(standalone->fds));
+    } else {
+      wire::set_frame_length(pending_, open_data_);
+    }
     kick(lock);
   }
 
@@ -84,14 +107,27 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  /// Descriptors that go with the frame starting at `at` (an offset in its buffer).
+  struct fd_mark {
+    std::size_t at;
+    fd_set_owned fds;
+  };
+  // With mutex_ held:
+  void append_frame(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload, fd_set_owned fds);
+  /// Ends the open data frame; an empty one is removed.
+  void close_open_data_frame() noexcept;
   void kick(std::unique_lock<std::mutex>& lock);  // schedules a write if none runs
+  // On the I/O thread:
   void write_some();
   void read_some();
-  void finish(std::error_code ec);  // I/O thread
+  /// Hands the complete frames read so far to the handler; false when the connection ended.
+  bool dispatch();
+  void finish(std::error_code ec);
 
   boost::asio::io_context& io_;
   boost::asio::local::stream_protocol::socket socket_;
   wire::frame_splitter splitter_;
+  arrived_fds arrived_fds_;  // I/O thread
   std::mutex dispatch_;  // held while a handler runs
   frame_handler on_frame_;   // guarded by dispatch_
   close_handler on_close_;   // guarded by dispatch_
@@ -100,6 +136,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::condition_variable written_;
   std::vector<std::byte> pending_;   // appended, not yet handed to the socket
   std::vector<std::byte> inflight_;  // being written
+  std::vector<fd_mark> pending_marks_, inflight_marks_;
+  std::size_t inflight_sent_ = 0;  // bytes of inflight_ written (I/O thread)
+  std::size_t next_mark_ = 0;      // first of inflight_marks_ whose descriptors are not sent yet
   std::size_t open_data_ = npos;     // offset of the open data frame's header in pending_
   std::uint64_t open_type_ = 0;
   bool writing_ = false;

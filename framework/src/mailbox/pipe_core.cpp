@@ -53,28 +53,26 @@ void pipe_core::close() noexcept {
   fd_ = -1;
 }
 
-void pipe_core::send_frame(std::span<const std::byte> frame, std::error_code& ec) {
+void pipe_core::send_frame(std::span<const std::byte> frame, const fd_set_owned& fds, std::error_code& ec) {
   std::unique_lock lock{send_mutex_};
   int fd = native_handle();
   if (fd < 0) return void(ec = make_error_code(errc::closed));
-  const std::byte* p = frame.data();
-  std::size_t left = frame.size();
-  while (left > 0) {
-    ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      p += n;
-      left -= static_cast<std::size_t>(n);
+  std::span<const int> attach = fds.fds();  // with the first bytes that go, then never again
+  while (!frame.empty()) {
+    std::size_t n = send_packet(fd, frame, attach, ec, true);
+    if (!ec) {
+      frame = frame.subspan(n);
+      attach = {};
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block) {
       if (closing_) return void(ec = make_error_code(errc::closed));
       pollfd pfd{fd, POLLOUT, 0};
       ::poll(&pfd, 1, static_cast<int>(slice.count()));
       continue;
     }
     // The peer is gone. A frame cut short cannot be taken back; the stream ends either way.
-    ec = errno == EPIPE || errno == ECONNRESET ? make_error_code(errc::end_of_stream) : last_error();
+    if (ec == std::errc::broken_pipe || ec == std::errc::connection_reset) ec = make_error_code(errc::end_of_stream);
     return;
   }
   ec.clear();
@@ -92,24 +90,26 @@ bool pipe_core::wait_readable(deadline until, std::error_code& ec) {
   }
 }
 
-bool pipe_core::receive(std::uint64_t& type_id, std::vector<std::byte>& record, deadline until, std::error_code& ec) {
+bool pipe_core::receive(message& m, deadline until, std::error_code& ec) {
   std::lock_guard lock{recv_mutex_};
   for (;;) {
     wire::header h;
     std::span<const std::byte> payload;
     if (splitter_.next(h, payload, ec)) {
-      if (static_cast<wire::kind>(h.kind) != wire::kind::data) {
-        ec = make_error_code(errc::bad_message);
-        return false;
-      }
+      fd_set_owned fds;
+      if (!arrived_.claim(h, payload, fds, ec)) return false;
       wire::record_cursor c{payload};
       std::span<const std::byte> r;
-      if (!c.next(r, ec) || c.next(r, ec) || ec) {  // exactly one record per message
+      // Exactly one record per message (with all the frame's descriptors).
+      if (static_cast<wire::kind>(h.kind) != wire::kind::data || wire::record_cursor::count(payload, ec, fds.size()) != 1 ||
+          !c.next(r, ec)) {
         ec = make_error_code(errc::bad_message);
         return false;
       }
-      type_id = h.type_id;
-      record.assign(payload.begin() + sizeof(std::uint64_t), payload.end());
+      m.type_id = h.type_id;
+      m.record.assign(r.begin(), r.end());
+      m.out_of_line = c.out_of_line();
+      m.fds = std::move(fds);
       return true;
     }
     if (ec) return false;  // garbage: this stream cannot be trusted any more
@@ -121,11 +121,11 @@ bool pipe_core::receive(std::uint64_t& type_id, std::vector<std::byte>& record, 
     int fd = native_handle();
     if (fd < 0) return ec = make_error_code(errc::closed), false;
     auto room = splitter_.prepare();
-    ssize_t n = ::recv(fd, room.data(), room.size(), MSG_DONTWAIT);
-    if (n > 0) splitter_.commit(static_cast<std::size_t>(n));
-    else if (n == 0) eof_ = true;
-    else if (errno == ECONNRESET) eof_ = true;
-    else if (errno != EAGAIN && errno != EINTR) return ec = last_error(), false;
+    std::size_t n = arrived_.receive(fd, room, ec);
+    if (!ec && n > 0) splitter_.commit(n);
+    else if (!ec || ec == std::errc::connection_reset) eof_ = true;
+    else if (ec != std::errc::resource_unavailable_try_again && ec != std::errc::interrupted) return false;
+    ec.clear();
   }
 }
 

@@ -33,20 +33,21 @@ queue_client::queue_client(queue_token token, std::shared_ptr<connection> conn, 
 void queue_client::start() {
   // Plain `this`: the destructor needs replies (its flush) while it runs, and it stops the
   // handlers before the object goes.
-  conn_->start([this](const wire::header& h, std::span<const std::byte> payload) { on_frame(h, payload); },
+  conn_->start([this](const wire::header& h, std::span<const std::byte> payload,
+                      fd_set_owned& fds) { on_frame(h, payload, fds); },
                [this](std::error_code ec) { on_close(ec); });
 }
 
 queue_client::~queue_client() {
-  std::size_t n = 0;
-  std::vector<std::byte> unconsumed;
+  std::vector<record_store::chunk> unconsumed;
   {
     std::lock_guard lock{mutex_};
-    unconsumed = inbox_.drain(n);
+    unconsumed = inbox_.drain();
   }
   // Records fetched for this process but never returned by get() go back to the front of the
-  // queue, so dropping a handle loses nothing.
-  if (n > 0) conn_->send(wire::kind::give_back, token_.type_id, unconsumed);
+  // queue, so dropping a handle loses nothing. Each give-back goes to the front: newest first.
+  for (auto it = unconsumed.rbegin(); it != unconsumed.rend(); ++it)
+    conn_->send(wire::kind::give_back, token_.type_id, it->bytes, std::move(it->fds));
   if (!flush(std::chrono::steady_clock::now() + drop_flush_limit))
     std::fprintf(stderr, "mproc: queue %llu: messages still unsent after %llds; dropping them\n",
                  static_cast<unsigned long long>(token_.queue_id),
@@ -196,15 +197,15 @@ void queue_client::join(deadline until, std::error_code& ec) {
   call(wire::op::join, 0, until, ec);
 }
 
-void queue_client::on_frame(const wire::header& h, std::span<const std::byte> payload) {
+void queue_client::on_frame(const wire::header& h, std::span<const std::byte> payload, fd_set_owned& fds) {
   auto k = static_cast<wire::kind>(h.kind);
   std::unique_lock lock{mutex_};
   switch (k) {
     case wire::kind::batch: {
       std::error_code ec;
-      std::size_t n = wire::record_cursor::count(payload, ec);
+      std::size_t n = wire::record_cursor::count(payload, ec, fds.size());
       if (ec || h.type_id != token_.type_id || n == 0) break;
-      inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n);
+      inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n, std::move(fds));
       want_out_ = false;
       batch_arrived_ = std::chrono::steady_clock::now();
       ready_.update(true);

@@ -61,7 +61,7 @@ class queue_client final : public queue_core {
     std::int32_t code = 0;
     std::uint64_t value = 0;
   };
-  void on_frame(const wire::header& h, std::span<const std::byte> payload);
+  void on_frame(const wire::header& h, std::span<const std::byte> payload, fd_set_owned& fds);
   void on_close(std::error_code ec);
   /// Sends a request and waits for its reply (or the deadline: errc::timeout).
   std::uint64_t call(wire::op what, std::uint64_t arg, deadline until, std::error_code& ec);

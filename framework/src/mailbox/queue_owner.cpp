@@ -157,7 +157,8 @@ queue_owner::session_ptr queue_owner::attach(const std::shared_ptr<connection>& 
   return s;
 }
 
-void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::span<const std::byte> payload) {
+void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::span<const std::byte> payload,
+                           fd_set_owned& fds) {
   auto k = static_cast<wire::kind>(h.kind);
   if (k == wire::kind::data || k == wire::kind::give_back) {
     if (h.type_id != token_.type_id) {
@@ -168,7 +169,7 @@ void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::spa
       return;
     }
     std::error_code ec;
-    std::size_t n = wire::record_cursor::count(payload, ec);
+    std::size_t n = wire::record_cursor::count(payload, ec, fds.size());
     if (ec) {
       s->conn->close();
       return;
@@ -176,14 +177,14 @@ void queue_owner::on_frame(const session_ptr& s, const wire::header& h, std::spa
     std::unique_lock lock{mutex_};
     std::vector<std::byte> bytes(payload.begin(), payload.end());
     if (k == wire::kind::data) {
-      store_.append_batch(std::move(bytes), n);
+      store_.append_batch(std::move(bytes), n, std::move(fds));
       unfinished_ += n;
       std::size_t used = std::min(n, s->credits);
       s->credits -= used;
       credits_out_ -= used;
     } else {
       s->given_back += n;
-      store_.prepend_batch(std::move(bytes), n);
+      store_.prepend_batch(std::move(bytes), n, std::move(fds));
     }
     serve(lock);
     return;
@@ -259,16 +260,15 @@ void queue_owner::recover_unconsumed(session& s) {
   std::uint64_t taken = s.consumed->value().load(std::memory_order_acquire);
   if (taken + s.given_back >= s.sent) return;
   std::uint64_t missing = s.sent - taken - s.given_back;
-  if (missing > s.last_batch_count) missing = s.last_batch_count;  // a lying peer cannot make us invent records
+  auto& last = s.last_batch;
+  if (missing > last.count) missing = last.count;  // a lying peer cannot make us invent records
   // The last `missing` records of the last batch were never taken: back to the front.
   record_store batch;
-  batch.append_batch(std::move(s.last_batch), s.last_batch_count);
-  for (std::uint64_t taken_here = s.last_batch_count - missing; taken_here > 0; --taken_here) batch.pop();
-  std::size_t n = 0;
-  auto rest = batch.drain(n);
-  store_.prepend_batch(std::move(rest), n);
-  s.last_batch.clear();
-  s.last_batch_count = 0;
+  batch.append_batch(std::move(last.bytes), last.count, std::move(last.fds));
+  for (std::uint64_t taken_here = last.count - missing; taken_here > 0; --taken_here) batch.pop();
+  auto rest = batch.drain();
+  for (auto it = rest.rbegin(); it != rest.rend(); ++it) store_.prepend(std::move(*it));
+  last = {};
 }
 
 void queue_owner::on_close(const session_ptr& s) {
@@ -294,14 +294,20 @@ void queue_owner::serve(std::unique_lock<std::mutex>& lock) {
                             wire::status_message{static_cast<std::int32_t>(code),
                                                  code == errc::closed ? "queue closed" : "no writer left"});
     } else {
-      std::vector<std::byte> payload;
-      std::size_t n = store_.take(s->want, max_batch_bytes, payload);
-      s->conn->send(wire::kind::batch, token_.type_id, payload);
+      record_store::chunk batch;
+      std::size_t n = store_.take(s->want, max_batch_bytes, batch);
+      // The consumer gets duplicates of a standalone record's descriptors; the originals stay
+      // with last_batch until it asks again (without them it gets the originals, and the
+      // record cannot be recovered if it dies).
+      std::error_code dup_failed;
+      fd_set_owned sent_fds = batch.fds.duplicate(dup_failed);
+      if (dup_failed) sent_fds = std::move(batch.fds);
+      s->conn->send(wire::kind::batch, token_.type_id, batch.bytes, std::move(sent_fds));
       // A consumer asks again only once it took everything it had: only this batch can be
       // partly taken when it dies.
       s->sent += n;
-      s->last_batch = std::move(payload);
-      s->last_batch_count = n;
+      if (dup_failed) batch.count = 0;
+      s->last_batch = std::move(batch);
     }
     s->want = 0;
   }

@@ -50,7 +50,7 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   /// A process opened the queue (hello already checked): welcomes it. Its later frames go to
   /// on_frame, the end of its connection to on_close (both on the I/O thread).
   session_ptr attach(const std::shared_ptr<connection>& conn);
-  void on_frame(const session_ptr& s, const wire::header& h, std::span<const std::byte> payload);
+  void on_frame(const session_ptr& s, const wire::header& h, std::span<const std::byte> payload, fd_set_owned& fds);
   void on_close(const session_ptr& s);
 
   struct session {
@@ -65,8 +65,7 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
     std::shared_ptr<shared_counter> consumed;  // its get() count, in shared memory
     std::uint64_t sent = 0;                     // records sent to it in batches
     std::uint64_t given_back = 0;               // records it gave back
-    std::vector<std::byte> last_batch;          // the records of the last batch sent
-    std::size_t last_batch_count = 0;
+    record_store::chunk last_batch;             // the records of the last batch sent
   };
 
  private:

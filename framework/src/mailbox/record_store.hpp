@@ -3,6 +3,8 @@
 // A queue's owner stores what producers sent here, and a consumer's inbox holds what the owner
 // sent it. Records are `u64 length | bytes` (mproc/detail/wire.hpp); a whole data frame is
 // appended without copying, and a consumer's want is served by copying a contiguous range.
+// A standalone record (one with descriptors; see record_encoding.hpp) is a batch of its own
+// that owns its descriptors, and it always travels alone.
 //
 // Thread safety: none; the owner of the store locks.
 #pragma once
@@ -14,55 +16,62 @@
 #include <span>
 #include <vector>
 
+#include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
+#include "mproc/detail/record_encoding.hpp"
 
 namespace mproc::detail {
 
 class record_store {
  public:
+  /// Records as they travel in one frame: bytes, how many, and (a standalone one's) descriptors.
+  struct chunk {
+    std::vector<std::byte> bytes;
+    std::size_t count = 0;
+    fd_set_owned fds;
+  };
+
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
   std::size_t bytes() const noexcept { return bytes_; }
 
-  /// Appends a whole data payload of `count` records (validated by the caller).
-  void append_batch(std::vector<std::byte> payload, std::size_t count) {
+  /// Appends a whole data payload of `count` records (validated by the caller, with
+  /// wire::record_cursor::count and the frame's descriptors: with any, count is 1).
+  void append_batch(std::vector<std::byte> payload, std::size_t count, fd_set_owned fds = {}) {
     if (count == 0) return;
     bytes_ += payload.size();
-    batches_.push_back({std::move(payload), 0, count});
+    batches_.push_back({std::move(payload), 0, count, std::move(fds)});
     count_ += count;
   }
   /// Puts records back at the front (a consumer gave back what it did not consume).
-  void prepend_batch(std::vector<std::byte> payload, std::size_t count) {
+  void prepend_batch(std::vector<std::byte> payload, std::size_t count, fd_set_owned fds = {}) {
     if (count == 0) return;
     bytes_ += payload.size();
-    batches_.push_front({std::move(payload), 0, count});
+    batches_.push_front({std::move(payload), 0, count, std::move(fds)});
     count_ += count;
   }
-  /// Appends one record written by `encode(writer&)` to the tail batch (local puts).
+  void prepend(chunk c) { prepend_batch(std::move(c.bytes), c.count, std::move(c.fds)); }
+  /// Appends one record written by `encode(writer&)` (local puts): to the tail batch, or as a
+  /// batch of its own when it is standalone.
   template <class Encode>
   void append(Encode&& encode) {
-    if (batches_.empty() || batches_.back().bytes.size() >= tail_limit)
+    if (batches_.empty() || !batches_.back().fds.empty() || batches_.back().bytes.size() >= tail_limit)
       batches_.push_back({});
     auto& b = batches_.back();
     std::size_t before = b.bytes.size();
-    wire::put_record(b.bytes, std::forward<Encode>(encode));
+    auto standalone = append_record(b.bytes, std::forward<Encode>(encode));
+    if (standalone) {
+      if (b.count == 0) batches_.pop_back();
+      return append_batch(std::move(standalone->bytes), 1, std::move(standalone->fds));
+    }
     bytes_ += b.bytes.size() - before;
     ++b.count;
     ++count_;
   }
 
-  /// The first record; precondition: !empty().
-  std::span<const std::byte> front() const noexcept {
-    const auto& b = batches_.front();
-    std::uint64_t n;
-    std::memcpy(&n, b.bytes.data() + b.head, sizeof n);
-    return {b.bytes.data() + b.head + sizeof n, static_cast<std::size_t>(n)};
-  }
   void pop() noexcept {
     auto& b = batches_.front();
-    std::uint64_t n;
-    std::memcpy(&n, b.bytes.data() + b.head, sizeof n);
-    std::size_t step = sizeof n + static_cast<std::size_t>(n);
+    std::size_t step = record_at(b).size() + sizeof(std::uint64_t);
     b.head += step;
     bytes_ -= step;
     --b.count;
@@ -76,7 +85,9 @@ class record_store {
   std::error_code pop_front(Decode&& decode) {
     std::error_code ec;
     try {
-      decode(front());
+      auto& b = batches_.front();
+      if (b.fds.empty() && !out_of_line(b)) decode(record_at(b));
+      else decode_standalone(record_at(b), out_of_line(b), b.fds, decode);
     } catch (const error& e) {
       ec = e.code();
     }
@@ -85,11 +96,21 @@ class record_store {
   }
 
   /// Moves up to `k` records (at least one, then no more than about `max_bytes`) to the end of
-  /// `out`; returns how many.
-  std::size_t take(std::size_t k, std::size_t max_bytes, std::vector<std::byte>& out) {
+  /// `out`; returns how many. A standalone record is taken only alone, with its descriptors.
+  std::size_t take(std::size_t k, std::size_t max_bytes, chunk& out) {
     std::size_t taken = 0, size = 0;
     while (taken < k && count_ > 0) {
       auto& b = batches_.front();
+      if (!b.fds.empty()) {
+        if (taken > 0) break;
+        out.fds = std::move(b.fds);
+        out.bytes = std::move(b.bytes);
+        out.count = 1;
+        bytes_ -= out.bytes.size();
+        --count_;
+        batches_.pop_front();
+        return 1;
+      }
       // Walk records of this batch while within limits, then copy them at once.
       std::size_t begin = b.head, end = b.head, n_here = 0;
       while (n_here < b.count && taken + n_here < k) {
@@ -102,9 +123,10 @@ class record_store {
         ++n_here;
       }
       if (n_here == 0) break;
-      std::size_t at = out.size();
-      out.resize(at + (end - begin));
-      std::memcpy(out.data() + at, b.bytes.data() + begin, end - begin);
+      std::size_t at = out.bytes.size();
+      out.bytes.resize(at + (end - begin));
+      std::memcpy(out.bytes.data() + at, b.bytes.data() + begin, end - begin);
+      out.count += n_here;
       b.head = end;
       b.count -= n_here;
       bytes_ -= end - begin;
@@ -116,10 +138,13 @@ class record_store {
     return taken;
   }
 
-  /// Everything, as one payload (for giving back); the store is empty afterwards.
-  std::vector<std::byte> drain(std::size_t& count) {
-    std::vector<std::byte> out;
-    count = take(count_, SIZE_MAX, out);
+  /// Everything, as the chunks it travels in, oldest first; the store is empty afterwards.
+  std::vector<chunk> drain() {
+    std::vector<chunk> out;
+    while (!empty()) {
+      out.emplace_back();
+      take(count_, SIZE_MAX, out.back());
+    }
     return out;
   }
 
@@ -129,7 +154,18 @@ class record_store {
     std::vector<std::byte> bytes;
     std::size_t head = 0;   // offset of the first unconsumed record
     std::size_t count = 0;  // unconsumed records
+    fd_set_owned fds;       // a standalone record's (then count is 1)
   };
+  static std::uint64_t meta_at(const batch& b) noexcept {
+    std::uint64_t n;
+    std::memcpy(&n, b.bytes.data() + b.head, sizeof n);
+    return n;
+  }
+  static bool out_of_line(const batch& b) noexcept { return (meta_at(b) & wire::out_of_line) != 0; }
+  /// The inline bytes of the batch's first record.
+  static std::span<const std::byte> record_at(const batch& b) noexcept {
+    return {b.bytes.data() + b.head + sizeof(std::uint64_t), static_cast<std::size_t>(meta_at(b) & ~wire::out_of_line)};
+  }
   std::deque<batch> batches_;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;

@@ -186,10 +186,10 @@ void mailbox_runtime::on_accepted(unique_fd fd) {
     accepted_.push_back(conn);
   }
   conn->start(
-      [this, b, weak_conn](const wire::header& h, std::span<const std::byte> payload) {
+      [this, b, weak_conn](const wire::header& h, std::span<const std::byte> payload, fd_set_owned& fds) {
         auto c = weak_conn.lock();
         if (!c) return;
-        if (b->queue) return b->queue->on_frame(b->session, h, payload);
+        if (b->queue) return b->queue->on_frame(b->session, h, payload, fds);
         auto refuse = [&](errc code, std::string text) {
           c->send_message(wire::kind::refused, wire::status_message{static_cast<std::int32_t>(code), std::move(text)});
           c->close();

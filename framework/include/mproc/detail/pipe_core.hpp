@@ -19,7 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/arrived_fds.hpp"
 #include "mproc/detail/deadline.hpp"
+#include "mproc/detail/record_encoding.hpp"
+#include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
 
 namespace mproc::detail {
@@ -34,22 +37,44 @@ class pipe_core {
   /// A connected pair (socketpair, CLOEXEC).
   static std::pair<std::shared_ptr<pipe_core>, std::shared_ptr<pipe_core>> make_pair(std::error_code& ec);
 
-  /// Sends one frame whose record `encode(writer&)` writes. Throws what encode throws (nothing
-  /// is sent then). end_of_stream when the peer is gone, closed after close().
+  /// Sends one frame whose record `encode(writer&)` writes; a standalone record (descriptors
+  /// inside the value, or a long encoding: see record_encoding.hpp) carries its descriptors.
+  /// Throws what encode throws (nothing is sent then). end_of_stream when the peer is gone,
+  /// closed after close().
   template <class Encode>
   void send(std::uint64_t type_id, Encode&& encode, std::error_code& ec) {
     std::vector<std::byte> frame;
     frame.reserve(64);
     wire::put_header(frame, wire::kind::data, type_id, 0);
-    wire::put_record(frame, std::forward<Encode>(encode));
+    if (auto standalone = append_record(frame, std::forward<Encode>(encode))) {
+      frame.clear();
+      wire::put_frame_with_fds(frame, wire::kind::data, type_id, standalone->bytes,
+                               static_cast<std::uint32_t>(standalone->fds.size()));
+      return send_frame(frame, standalone->fds, ec);
+    }
     wire::set_frame_length(frame, 0);
-    send_frame(frame, ec);
+    send_frame(frame, {}, ec);
   }
-  void send_frame(std::span<const std::byte> frame, std::error_code& ec);
+  /// Sends a whole frame; `fds` go with its first bytes.
+  void send_frame(std::span<const std::byte> frame, const fd_set_owned& fds, std::error_code& ec);
 
-  /// Receives the next message: its type id and record bytes. empty when `until` passed first,
-  /// end_of_stream when the peer closed, bad_message on garbage (the end is closed then).
-  bool receive(std::uint64_t& type_id, std::vector<std::byte>& record, deadline until, std::error_code& ec);
+  /// One message as received: its type id, its record's inline bytes, and (a standalone
+  /// record's) descriptors.
+  struct message {
+    std::uint64_t type_id = 0;
+    std::vector<std::byte> record;
+    bool out_of_line = false;
+    fd_set_owned fds;
+    /// Calls decode(span) with the value's encoding (see decode_standalone).
+    template <class Decode>
+    void decode(Decode&& d) {
+      if (fds.empty()) return d(std::span<const std::byte>{record});
+      decode_standalone(record, out_of_line, fds, std::forward<Decode>(d));
+    }
+  };
+  /// Receives the next message. empty when `until` passed first, end_of_stream when the peer
+  /// closed, bad_message on garbage (the end is closed then).
+  bool receive(message& m, deadline until, std::error_code& ec);
   /// True when a message (or the end of the stream) can be received without waiting.
   bool poll(deadline until, std::error_code& ec);
   void close() noexcept;
@@ -66,6 +91,7 @@ class pipe_core {
   std::mutex send_mutex_;
   std::mutex recv_mutex_;
   wire::frame_splitter splitter_;
+  arrived_fds arrived_;
   bool eof_ = false;
 };
 

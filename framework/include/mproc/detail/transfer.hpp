@@ -9,12 +9,17 @@
 // arguments are encoded, a `transfer_out` is current on that thread; a pipe end's codec adds a
 // duplicate of its descriptor there and writes only its index. The node sends the collected
 // descriptors with the start message (SCM_RIGHTS) and closes its duplicates; in the child a
-// `transfer_in` hands each one out, once, while the arguments are decoded. Encoding such a
-// handle anywhere else (inside a queue message, say) is errc::invalid_argument.
+// `transfer_in` hands each one out, once, while the arguments are decoded.
+//
+// A queue message travels the same way: while a value is encoded for a queue, a transfer_out
+// for a message is current, and the descriptors it collects go with that message's record
+// (see mproc/detail/wire.hpp). Encoding such a handle anywhere else (into a pipe message, say)
+// is errc::invalid_argument.
 //
 // Thread safety: the current transfer is per thread; the objects themselves are not shared.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <system_error>
@@ -40,6 +45,9 @@ class fd_set_owned {
   int take(std::uint32_t index) noexcept;
   const std::vector<int>& fds() const noexcept { return fds_; }
   bool empty() const noexcept { return fds_.empty(); }
+  std::size_t size() const noexcept { return fds_.size(); }
+  /// CLOEXEC duplicates of every descriptor (the originals stay here).
+  fd_set_owned duplicate(std::error_code& ec) const;
   void reset() noexcept;
 
  private:
@@ -71,19 +79,23 @@ struct transfer_bundle {
   }
 };
 
-/// Current while a process's arguments are encoded on this thread.
+/// Current while a process's arguments, or a queue message, are encoded on this thread.
 class transfer_out {
  public:
-  transfer_out() noexcept;
+  enum class purpose { process_arguments, message };
+  explicit transfer_out(purpose p = purpose::process_arguments) noexcept;
   ~transfer_out();
   transfer_out(const transfer_out&) = delete;
   transfer_out& operator=(const transfer_out&) = delete;
   static transfer_out* current() noexcept;
   fd_set_owned& fds() noexcept { return bundle_.fds; }
+  /// What runs when the process ends: only for process arguments (a message has no end).
+  bool for_process() const noexcept { return purpose_ == purpose::process_arguments; }
   transfer_bundle& bundle() noexcept { return bundle_; }
 
  private:
   transfer_bundle bundle_;
+  purpose purpose_;
   transfer_out* previous_;
 };
 
@@ -103,8 +115,9 @@ class transfer_in {
 };
 
 /// For a codec that passes a descriptor: a duplicate of `fd` goes with the start message of the
-/// process whose arguments are being encoded; returns its index. Elsewhere (inside a queue
-/// message, say) errc::invalid_argument. `what` names the handle in error messages.
+/// process whose arguments are being encoded, or with the queue message being encoded; returns
+/// its index. Elsewhere (a pipe message) errc::invalid_argument. `what` names the handle in
+/// error messages.
 std::uint32_t pass_fd(int fd, const char* what);
 /// The other side: the descriptor sent at `index`, now the caller's. errc::bad_message when it
 /// did not come (or was taken already).

@@ -9,6 +9,13 @@
 // each `u64 length | bytes` (the value encoded by mproc/serialization.hpp), many per frame:
 // batching records per frame and frames per syscall is what makes a queue fast.
 //
+// Descriptors (a pipe end or shared memory inside a message; a large record's body) travel
+// with SCM_RIGHTS. A frame that carries some has `with_fds` set in its kind and a u32 count
+// before its payload; the connection hands them to the frame's handler. Such a data frame
+// holds exactly one record, so its descriptors are that record's. A record whose length has
+// `out_of_line` set is a large one: its inline bytes are the u64 length of its encoding, which
+// is the content of the frame's last descriptor (a sealed memfd) instead.
+//
 // Decoding never trusts the bytes: a bad magic, version or kind, a length over the limit, a
 // truncated record — each is errc::bad_message or errc::message_too_large, after which the
 // stream is not read any further (it cannot be resynchronized).
@@ -48,6 +55,15 @@ enum class kind : std::uint16_t {
   last = give_back,
 };
 
+/// Set in a header's kind: the payload starts with a u32 count of attached descriptors.
+constexpr std::uint16_t with_fds = 0x8000;
+/// Set in a record's length: the value's encoding is in the record's last descriptor.
+constexpr std::uint64_t out_of_line = std::uint64_t{1} << 63;
+/// Records whose encoding is longer travel out of line, in a memfd.
+constexpr std::size_t out_of_line_threshold = std::size_t{1} << 20;
+/// Most descriptors one frame (one record) may carry (the kernel's SCM_MAX_FD).
+constexpr std::size_t max_fds_per_frame = 253;
+
 struct header {
   std::uint32_t magic;
   std::uint16_t version;
@@ -86,6 +102,13 @@ std::string type_name(const std::type_info& t);
 void put_header(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::uint64_t length);
 /// Appends a whole frame: header and payload.
 void put_frame(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::span<const std::byte> payload);
+/// Appends a whole frame that carries `fd_count` descriptors (sent alongside): the header with
+/// with_fds set, the u32 count, the payload.
+void put_frame_with_fds(std::vector<std::byte>& out, kind k, std::uint64_t type_id, std::span<const std::byte> payload,
+                        std::uint32_t fd_count);
+/// The other side: when `h` has with_fds, reads the count off `payload`, clears the flag;
+/// bad_message when the payload is too short or the count 0. Returns the count (0 without).
+std::uint32_t take_fd_count(header& h, std::span<const std::byte>& payload, std::error_code& ec) noexcept;
 /// Sets the length of the frame whose header starts at `header_at` to what follows it in `out`
 /// (for frames whose records were appended after the header).
 void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexcept;
@@ -133,13 +156,19 @@ class record_cursor {
  public:
   explicit record_cursor(std::span<const std::byte> payload) noexcept : p_(payload) {}
   /// The next record; false at the end (ec clear) or on a truncated record (ec bad_message).
+  /// An out-of-line record yields its inline part (8 bytes) and sets out_of_line().
   bool next(std::span<const std::byte>& record, std::error_code& ec) noexcept;
-  /// Counts the records of a whole payload, validating every length. bad_message on garbage.
-  static std::size_t count(std::span<const std::byte> payload, std::error_code& ec) noexcept;
+  /// Whether the record next() returned last is out of line.
+  bool out_of_line() const noexcept { return out_of_line_; }
+  /// Counts the records of a whole payload, validating every length. bad_message on garbage,
+  /// and on an out-of-line record unless `fds` (the frame's descriptors) allow one: a frame
+  /// with descriptors holds exactly one record, and an out-of-line one needs its memfd.
+  static std::size_t count(std::span<const std::byte> payload, std::error_code& ec, std::size_t fds = 0) noexcept;
 
  private:
   std::span<const std::byte> p_;
   std::size_t at_ = 0;
+  bool out_of_line_ = false;
 };
 
 /// Decodes one record into a T (errc::bad_message when it does not decode exactly).
