@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <new>
@@ -20,8 +21,11 @@ struct registry {
   std::vector<fork_gate_registration*> members;
   std::mutex state_mutex;  // what parked handlers touch (never members_mutex)
   std::condition_variable changed;
-  int parked = 0;
-  bool release = false;
+  // Rounds, not a flag: a thread parked for one fork may not have woken up yet when the next
+  // fork begins, and a reset flag would keep it parked through that one too (a 1 s stall).
+  std::uint64_t round = 0;     // the fork being prepared
+  std::uint64_t released = 0;  // the last round whose fork returned in the parent
+  int parked = 0;              // threads parked for `round`
 };
 // One per process; after fork() the child resets it in place (its mutexes were held by the
 // forking thread, its members are the parent's threads).
@@ -40,22 +44,22 @@ namespace {
 void before_fork() {
   registry* g = current;
   g->members_mutex.lock();  // released by after_fork_in_parent, or dropped with the child's copy
+  std::uint64_t round;
   {
     std::lock_guard lock{g->state_mutex};
+    round = ++g->round;
     g->parked = 0;
-    g->release = false;
   }
   int posted = 0;
   for (auto* m : g->members) {
     auto& io = fork_gate_access::io(*m);
     if (fork_gate_access::thread(*m) == std::this_thread::get_id() || io.stopped()) continue;
-    boost::asio::post(io, [g] {
+    boost::asio::post(io, [g, round] {
       std::unique_lock lock{g->state_mutex};
-      ++g->parked;
+      if (g->round == round) ++g->parked;
       g->changed.notify_all();
       // Bounded: a fork that never returns to the parent must not freeze us for good.
-      g->changed.wait_for(lock, 5s, [g] { return g->release; });
-      --g->parked;
+      g->changed.wait_for(lock, 5s, [g, round] { return g->released >= round; });
     });
     ++posted;
   }
@@ -68,7 +72,7 @@ void after_fork_in_parent() {
   registry* g = current;
   {
     std::lock_guard lock{g->state_mutex};
-    g->release = true;
+    g->released = g->round;
   }
   g->changed.notify_all();
   g->members_mutex.unlock();
@@ -81,7 +85,7 @@ void after_fork_in_child() {
   new (&g->changed) std::condition_variable;
   g->members.clear();  // registrations of the parent's threads: destroying them here is a no-op
   g->parked = 0;
-  g->release = false;
+  g->round = g->released = 0;
 }
 
 [[maybe_unused]] const int atfork_registered =

@@ -309,3 +309,31 @@ TEST(fork_server_death, the_dead_server_is_reaped) {
 }
 
 }  // namespace
+
+namespace {
+
+void report_through(mproc::queue_reader<int> in, mproc::queue<int> out) { out.put(in.get(10s)); }
+MPROC_ENTRY(report_through);
+
+// Regression: the fork gate reset its "release" flag when the next fork began, so an I/O thread
+// still parked for the previous fork stayed parked, and a child opening a queue waited for it:
+// each back-to-back fork start stalled for the gate's 1 s bound.
+TEST(start_methods, back_to_back_fork_starts_with_queue_arguments_do_not_stall) {
+  mproc::node node{mproc::test::with_method(mproc::start_method::fork)};
+  mproc::test::guard watchdog{30s};
+  auto in = node.make_queue<int>();
+  auto out = node.make_queue<int>();
+  std::vector<mproc::process> ps;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    ps.push_back(node.spawn(report_through, in.reader(), out));
+    watchdog.add(ps.back());
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  for (int i = 0; i < 4; ++i) in.put(i);
+  for (int i = 0; i < 4; ++i) out.get(10s);
+  for (auto& p : ps) p.join();
+  EXPECT_LT(took, 900ms) << "four fork starts: each waited for the fork gate's timeout";
+}
+
+}  // namespace
