@@ -9,6 +9,7 @@
 #include <string>
 
 #include "mproc/node.hpp"
+#include "mproc/process.hpp"
 #include "mproc/start_method.hpp"
 
 namespace mproc::detail {
@@ -53,6 +54,8 @@ void die_with_parent(pid_t expected_parent) noexcept;
 void set_self(const child_setup& setup);
 
 std::string demangle(const char* mangled);
+/// The type and message of the exception being handled (call inside a catch block).
+remote_exception current_exception_info();
 
 struct node_access {
   static node make(std::shared_ptr<node_impl> impl) { return node{std::move(impl)}; }

@@ -38,16 +38,6 @@ void report(int channel, const std::string& name, remote_exception e) {
   write_frame(channel, frame_kind::exception, to_bytes(e), ec);  // parent gone: nothing to tell
 }
 
-remote_exception current_exception_info() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return {demangle(typeid(e).name()), e.what()};
-  } catch (...) {
-    const std::type_info* t = abi::__cxa_current_exception_type();
-    return {t != nullptr ? demangle(t->name()) : "unknown", ""};
-  }
-}
 
 [[noreturn]] void run_child(int channel, const child_setup& setup, const std::function<void()>& body) {
   set_self(setup);
@@ -76,6 +66,17 @@ remote_exception current_exception_info() {
 }
 
 }  // namespace
+
+remote_exception current_exception_info() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return {demangle(typeid(e).name()), e.what()};
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return {t != nullptr ? demangle(t->name()) : "unknown", ""};
+  }
+}
 
 std::string demangle(const char* mangled) {
   int status = 0;

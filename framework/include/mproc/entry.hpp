@@ -34,6 +34,9 @@ namespace detail {
 /// Runs an entry in the child: decodes `args` and calls the function (or rebuilds the object and
 /// calls run()). Throws what the function throws; errc::bad_message when args do not decode.
 using entry_invoker = void (*)(const void* fn, std::span<const std::byte> args);
+/// Runs an entry as a pool task: decodes one argument tuple from `args`, calls the function and
+/// appends its encoded result (nothing for void) to `result`. Throws what the function throws.
+using task_invoker = void (*)(const void* fn, reader& args, writer& result);
 
 enum class entry_kind : std::uint8_t { function = 1, process_class = 2 };
 
@@ -46,6 +49,7 @@ struct entry_info {
   const void* fn;                    // function pointer, or nullptr for classes
   entry_invoker invoke;
   object_encoder encode = nullptr;   // classes only
+  task_invoker run_task = nullptr;   // functions whose result is void or serializable
 };
 
 void register_entry(entry_info info);
@@ -61,6 +65,7 @@ struct fn_traits;
 template <class R, class... Ps>
 struct fn_traits<R (*)(Ps...)> {
   using args_tuple = std::tuple<std::decay_t<Ps>...>;
+  using result = R;
 };
 template <class R, class... Ps>
 struct fn_traits<R (*)(Ps...) noexcept> : fn_traits<R (*)(Ps...)> {};
@@ -79,11 +84,31 @@ void invoke_function(const void* fn, std::span<const std::byte> args) {
 }
 
 template <class Fn>
+void invoke_task(const void* fn, reader& args, writer& result) {
+  typename fn_traits<Fn>::args_tuple values;
+  decode(args, values);
+  auto f = reinterpret_cast<Fn>(const_cast<void*>(fn));  // NOLINT: inverse of fn_address
+  using R = typename fn_traits<Fn>::result;
+  if constexpr (std::is_void_v<R>) {
+    std::apply([&](auto&... xs) { f(std::move(xs)...); }, values);
+  } else {
+    encode(result, std::apply([&](auto&... xs) -> R { return f(std::move(xs)...); }, values));
+  }
+}
+
+template <class Fn>
+constexpr task_invoker task_invoker_for() {
+  using R = std::decay_t<typename fn_traits<Fn>::result>;
+  if constexpr (std::is_void_v<R> || serializable<R>) return &invoke_task<Fn>;
+  else return nullptr;
+}
+
+template <class Fn>
 struct function_registrar {
   function_registrar(const char* name, Fn f) {
     static_assert(serializable<typename fn_traits<Fn>::args_tuple>,
                   "MPROC_ENTRY: every parameter of the function must be mproc::serializable");
-    register_entry({name, entry_kind::function, fn_address(f), &invoke_function<Fn>});
+    register_entry({name, entry_kind::function, fn_address(f), &invoke_function<Fn>, nullptr, task_invoker_for<Fn>()});
   }
 };
 

@@ -35,6 +35,9 @@ enum class errc {
   wrong_type,           ///< the two ends disagree on the message type T
   access_denied,        ///< a peer of another user was refused (SO_PEERCRED), or a socket is not private
   message_too_large,    ///< a message or frame over the configured limit
+  // Pools:
+  task_failed,          ///< a pool task threw (mproc::task_error carries its type and message)
+  worker_lost,          ///< a pool worker died running the task (SIGKILL, crash, exit), retries used up
 };
 
 /// The `mproc` error category; `name()` is "mproc".

@@ -7,6 +7,7 @@
 #include "mproc/lock.hpp"
 #include "mproc/node.hpp"
 #include "mproc/pipe.hpp"
+#include "mproc/pool.hpp"
 #include "mproc/process.hpp"
 #include "mproc/queue.hpp"
 #include "mproc/serialization.hpp"
