@@ -28,18 +28,19 @@
 #include <system_error>
 
 #include "mproc/error.hpp"
+#include "mproc/hold_guard.hpp"
 #include "mproc/serialization.hpp"
 #include "mproc/shared_memory.hpp"
 
 namespace mproc {
 
-/// How a lock was acquired.
-enum class acquired {
-  normally,
-  after_owner_died,  ///< its previous holder died holding it: check what it protects
-};
+class lock;
+using lock_guard = hold_guard<lock>;
 
-class lock_guard;
+namespace detail {
+/// The kind of pthread mutex a lock is built on (rlock is the recursive one).
+enum class mutex_kind { error_checking, recursive };
+}  // namespace detail
 
 class lock {
  public:
@@ -49,8 +50,10 @@ class lock {
   lock() = default;
   /// A new, unlocked lock in its own shared memory.
   static lock create();
-  /// Internal: a lock placed at `offset` in `memory` (value<T> keeps one beside its data).
-  static lock create_in(shared_memory memory, std::size_t offset);
+  /// Internal: a lock placed at `offset` in `memory` (value<T> keeps one beside its data; rlock
+  /// is a recursive one).
+  static lock create_in(shared_memory memory, std::size_t offset,
+                        detail::mutex_kind kind = detail::mutex_kind::error_checking);
   static lock attach(shared_memory memory, std::size_t offset);
   /// Bytes a lock takes in shared memory (its alignment is 64).
   static std::size_t footprint() noexcept;
@@ -68,6 +71,9 @@ class lock {
   void release();
   void release(std::error_code& ec);
 
+  /// True when the calling thread holds it (Python's Condition checks this before wait/notify).
+  bool held_by_this_thread() const noexcept;
+
   /// Acquires and returns a guard that releases at scope exit.
   [[nodiscard]] lock_guard hold();
 
@@ -78,25 +84,6 @@ class lock {
   void* mutex() const noexcept;
   shared_memory memory_;
   std::size_t offset_ = 0;
-};
-
-/// Holds a lock for its lifetime (from lock::hold()). Move-only.
-class lock_guard {
- public:
-  lock_guard(lock& l, acquired how) : lock_(&l), how_(how) {}
-  lock_guard(lock_guard&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)), how_(o.how_) {}
-  lock_guard& operator=(lock_guard&&) = delete;
-  lock_guard(const lock_guard&) = delete;
-  ~lock_guard() {
-    std::error_code ec;
-    if (lock_ != nullptr) lock_->release(ec);
-  }
-  /// True when the previous holder died holding the lock.
-  bool owner_died() const noexcept { return how_ == acquired::after_owner_died; }
-
- private:
-  lock* lock_;
-  acquired how_;
 };
 
 inline lock_guard lock::hold() { return lock_guard{*this, acquire()}; }

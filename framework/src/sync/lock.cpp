@@ -1,6 +1,8 @@
 #include "mproc/lock.hpp"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
@@ -38,13 +40,13 @@ lock lock::attach(shared_memory memory, std::size_t offset) {
   return l;
 }
 
-lock lock::create_in(shared_memory memory, std::size_t offset) {
+lock lock::create_in(shared_memory memory, std::size_t offset, detail::mutex_kind kind) {
   lock l = attach(std::move(memory), offset);
   pthread_mutexattr_t attr;
   ::pthread_mutexattr_init(&attr);
   ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
   ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  ::pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+  ::pthread_mutexattr_settype(&attr, kind == detail::mutex_kind::recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK);
   int rc = ::pthread_mutex_init(static_cast<pthread_mutex_t*>(l.mutex()), &attr);
   ::pthread_mutexattr_destroy(&attr);
   if (rc != 0) throw error(from_errno(rc), "mproc::lock: pthread_mutex_init");
@@ -97,6 +99,14 @@ acquired lock::acquire() {
   auto r = acquire(duration::max(), ec);
   throw_if(ec, "mproc::lock::acquire");
   return *r;
+}
+
+bool lock::held_by_this_thread() const noexcept {
+  if (!valid()) return false;
+  // A robust mutex's word is its owner's thread id (plus flag bits): the kernel reads it the
+  // same way when the owner dies.
+  auto word = static_cast<unsigned>(static_cast<const pthread_mutex_t*>(mutex())->__data.__lock);
+  return (word & FUTEX_TID_MASK) == static_cast<unsigned>(::gettid());
 }
 
 void lock::release(std::error_code& ec) {
