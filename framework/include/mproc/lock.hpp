@@ -80,6 +80,11 @@ class lock {
   const shared_memory& memory() const noexcept { return memory_; }
   std::size_t offset() const noexcept { return offset_; }
 
+  /// Internal: acquire and release of the lock at `mutex`, for code that has the address but no
+  /// handle (a block's last handle going away).
+  static std::optional<acquired> acquire_at(void* mutex, duration timeout, std::error_code& ec);
+  static void release_at(void* mutex, std::error_code& ec);
+
  private:
   void* mutex() const noexcept;
   shared_memory memory_;

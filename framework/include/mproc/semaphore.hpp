@@ -13,8 +13,8 @@
 // a killed holder would keep its units for ever; this one records, per process (pid and start
 // time), the units it took and has not given back. A waiter looks for dead holders at least
 // every 20 ms: the units of a process that died holding them return at once, and the acquirer
-// that gets such a unit is told (acquired::after_owner_died). A process that ends normally keeps
-// what it took (see README, "Semaphores"). Up to 64 processes are tracked at a time; units held
+// that gets such a unit is told (acquired::after_owner_died). A process that drops its last
+// handle (it returned, threw, or let it go) keeps what it took, as a signal is consumed. Up to 64 processes are tracked at a time; units held
 // by further processes at that moment are not returned if they die.
 //
 // Thread safety: any number of threads and processes. Destructor: releases this handle only
@@ -63,6 +63,10 @@ class semaphore {
   [[nodiscard]] hold_guard<semaphore> hold() { return {*this, acquire()}; }
 
   const shared_memory& memory() const noexcept { return block_.memory(); }
+
+  /// Internal, run when a process ends normally (a child's function returned or threw): the
+  /// semaphores it still maps keep what it took, as when its last handle goes.
+  static void keep_units_of_this_process() noexcept;
 
  protected:
   /// `bounded`: never more than `value` units.

@@ -57,7 +57,11 @@ lock lock::create() { return create_in(shared_memory::create(footprint()), 0); }
 
 std::optional<acquired> lock::acquire(duration timeout, std::error_code& ec) {
   if (!valid()) return ec = make_error_code(errc::invalid_argument), std::nullopt;
-  auto* m = static_cast<pthread_mutex_t*>(mutex());
+  return acquire_at(mutex(), timeout, ec);
+}
+
+std::optional<acquired> lock::acquire_at(void* mutex, duration timeout, std::error_code& ec) {
+  auto* m = static_cast<pthread_mutex_t*>(mutex);
   int rc;
   if (timeout == duration::max()) {
     rc = ::pthread_mutex_lock(m);
@@ -111,7 +115,11 @@ bool lock::held_by_this_thread() const noexcept {
 
 void lock::release(std::error_code& ec) {
   if (!valid()) return void(ec = make_error_code(errc::invalid_argument));
-  int rc = ::pthread_mutex_unlock(static_cast<pthread_mutex_t*>(mutex()));
+  release_at(mutex(), ec);
+}
+
+void lock::release_at(void* mutex, std::error_code& ec) {
+  int rc = ::pthread_mutex_unlock(static_cast<pthread_mutex_t*>(mutex));
   // EPERM: the caller does not hold it (error-checking mutex).
   if (rc == 0) ec.clear();
   else if (rc == EPERM) ec = make_error_code(errc::invalid_argument);

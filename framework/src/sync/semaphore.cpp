@@ -1,6 +1,9 @@
 #include "mproc/semaphore.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "mproc/bounded_semaphore.hpp"
 #include "process_identity.hpp"
@@ -27,11 +30,52 @@ void take_back_from_dead(semaphore_state& s) {
   s.orphaned += room;
 }
 
+/// This process let go of its last handle: what it took and did not give back stays taken (a
+/// semaphore used as a signal is consumed). Only a process that dies holding gives units back.
+void keep_what_this_process_took(void* base) {
+  std::error_code ec;
+  if (!lock::acquire_at(base, lock::duration::max(), ec)) return;  // the lock is at the base
+  detail::sync_block::state_at<semaphore_state>(base).holders.forget(detail::this_process());
+  lock::release_at(base, ec);
+}
+
+/// The semaphores in which this process took units. A fork child ends with its parent's handles
+/// still mapped, so their last handle never goes: keep_units_of_this_process walks this list.
+struct taken_from {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<detail::shm_mapping>> blocks;
+
+  static taken_from& instance() {
+    static auto* t = new taken_from;  // never destroyed: needed at exit
+    return *t;
+  }
+  void remember(const shared_memory& m) {
+    auto mine = m.observe();
+    std::lock_guard g{mutex};
+    std::erase_if(blocks, [](const auto& w) { return w.expired(); });
+    for (const auto& w : blocks)
+      if (!w.owner_before(mine) && !mine.owner_before(w)) return;
+    blocks.push_back(std::move(mine));
+  }
+};
+
 }  // namespace
+
+void semaphore::keep_units_of_this_process() noexcept {
+  auto& t = taken_from::instance();
+  std::vector<std::weak_ptr<detail::shm_mapping>> blocks;
+  {
+    std::lock_guard g{t.mutex};  // not held below: acquire() takes a block's lock, then this one
+    blocks.swap(t.blocks);
+  }
+  for (const auto& w : blocks)
+    if (auto m = w.lock()) keep_what_this_process_took(m->addr);
+}
 
 semaphore semaphore::create_with(unsigned value, bool bounded) {
   semaphore s;
   s.block_ = detail::sync_block::create(sizeof(semaphore_state));
+  s.block_.memory().before_unmap(keep_what_this_process_took);
   auto& st = s.block_.state<semaphore_state>();
   st.value = value;
   st.bound = bounded ? static_cast<std::int64_t>(value) : -1;
@@ -43,6 +87,7 @@ semaphore semaphore::create(unsigned value) { return create_with(value, false); 
 semaphore semaphore::attach(shared_memory memory) {
   semaphore s;
   s.block_ = detail::sync_block::attach(std::move(memory), sizeof(semaphore_state));
+  s.block_.memory().before_unmap(keep_what_this_process_took);
   return s;
 }
 
@@ -63,7 +108,7 @@ std::optional<acquired> semaphore::acquire(duration timeout, std::error_code& ec
     if (s.value == 0) take_back_from_dead(s);
     if (s.value > 0) {
       --s.value;
-      s.holders.add(me);
+      if (s.holders.add(me)) taken_from::instance().remember(memory());
       auto how = acquired::normally;
       if (s.orphaned > 0) --s.orphaned, how = acquired::after_owner_died;
       l.release();

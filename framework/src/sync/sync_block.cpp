@@ -38,7 +38,7 @@ sync_block sync_block::attach(shared_memory memory, std::size_t state_size) {
   return b;
 }
 
-void* sync_block::state_address() const noexcept { return static_cast<char*>(memory_.data()) + state_offset(); }
+void* sync_block::state_address(void* base) noexcept { return static_cast<char*>(base) + state_offset(); }
 void* sync_block::wake_word() const noexcept { return static_cast<char*>(memory_.data()) + wake_offset(); }
 
 lock_guard sync_block::hold(const char* who) {

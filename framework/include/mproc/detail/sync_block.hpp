@@ -42,6 +42,12 @@ class sync_block {
     return *std::launder(static_cast<State*>(state_address()));
   }
 
+  /// The state of the block mapped at `base`, for code that has no handle.
+  template <class State>
+  static State& state_at(void* base) noexcept {
+    return *std::launder(static_cast<State*>(state_address(base)));
+  }
+
   /// With the lock held: releases it, sleeps until notify_all(), `until` or one recheck period,
   /// whichever comes first, and takes it back. Says how the lock came back.
   acquired wait(deadline until);
@@ -49,7 +55,8 @@ class sync_block {
   void notify_all() noexcept;
 
  private:
-  void* state_address() const noexcept;
+  void* state_address() const noexcept { return state_address(memory_.data()); }
+  static void* state_address(void* base) noexcept;
   void* wake_word() const noexcept;
   shared_memory memory_;
   mproc::lock lock_;
