@@ -124,21 +124,15 @@ TEST(sync_barrier_local, abort_breaks_it_for_waiters_and_later_callers_until_res
 
 TEST(sync_barrier_local, a_timeout_breaks_it) {
   auto b = mproc::barrier::create(2);
-  auto t0 = std::chrono::steady_clock::now();
   std::error_code ec;
-  b.wait(60ms, ec);
-  auto took = std::chrono::steady_clock::now() - t0;
+  mproc::test::expect_waits_out(60ms, [&] { b.wait(60ms, ec); });
   EXPECT_EQ(ec, errc::broken_barrier);
-  EXPECT_GE(took, 60ms);
-  EXPECT_LT(took, 5s);
   EXPECT_TRUE(b.broken());
 }
 
 TEST(sync_barrier_local, the_default_timeout_applies_to_wait) {
   auto b = mproc::barrier::create(2, nullptr, 50ms);
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THROW(b.wait(), mproc::error);
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+  mproc::test::expect_waits_out(50ms, [&] { EXPECT_THROW(b.wait(), mproc::error); });
   EXPECT_TRUE(b.broken());
 }
 

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstddef>
 #include <system_error>
+#include <utility>
 
 #include "mproc/detail/block_codec.hpp"
 #include "mproc/detail/sync_block.hpp"
@@ -64,6 +65,7 @@ class barrier {
   const shared_memory& memory() const noexcept { return block_.memory(); }
 
  private:
+  explicit barrier(detail::sync_block block) : block_(std::move(block)) {}
   detail::sync_block block_;
 };
 

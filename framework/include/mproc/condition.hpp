@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 #include "mproc/detail/block_codec.hpp"
 #include "mproc/detail/sync_block.hpp"
@@ -82,6 +83,7 @@ class condition {
   const shared_memory& memory() const noexcept { return block_.memory(); }
 
  private:
+  explicit condition(detail::sync_block block) : block_(std::move(block)) {}
   detail::sync_block block_;
 };
 

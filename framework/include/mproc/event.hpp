@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <system_error>
+#include <utility>
 
 #include "mproc/detail/block_codec.hpp"
 #include "mproc/detail/sync_block.hpp"
@@ -46,6 +47,7 @@ class event {
   const shared_memory& memory() const noexcept { return block_.memory(); }
 
  private:
+  explicit event(detail::sync_block block) : block_(std::move(block)) {}
   void write(bool flag);
   detail::sync_block block_;
 };

@@ -27,6 +27,7 @@
 #include <optional>
 #include <system_error>
 
+#include "mproc/detail/acquire_forms.hpp"
 #include "mproc/error.hpp"
 #include "mproc/hold_guard.hpp"
 #include "mproc/serialization.hpp"
@@ -42,9 +43,10 @@ namespace detail {
 enum class mutex_kind { error_checking, recursive };
 }  // namespace detail
 
-class lock {
+class lock : public detail::acquire_forms<lock> {
  public:
   using duration = std::chrono::steady_clock::duration;
+  static constexpr const char* what = "mproc::lock";
 
   /// An empty handle.
   lock() = default;
@@ -60,22 +62,15 @@ class lock {
 
   bool valid() const noexcept { return memory_.valid(); }
 
-  /// Blocks until held.
-  acquired acquire();
-  acquired acquire(std::error_code& ec);
-  /// Waits at most `timeout` (monotonic clock); nullopt when it ran out.
-  std::optional<acquired> acquire(duration timeout);
+  // acquire(), acquire(ec), acquire(timeout), try_acquire(), release(), hold(): acquire_forms.
+  using acquire_forms<lock>::acquire;
+  using acquire_forms<lock>::release;
+  /// Waits at most `timeout` (monotonic clock; duration::max(): no limit); nullopt when it ran out.
   std::optional<acquired> acquire(duration timeout, std::error_code& ec);
-  /// Takes it only if free now.
-  std::optional<acquired> try_acquire() { return acquire(duration::zero()); }
-  void release();
   void release(std::error_code& ec);
 
   /// True when the calling thread holds it (Python's Condition checks this before wait/notify).
   bool held_by_this_thread() const noexcept;
-
-  /// Acquires and returns a guard that releases at scope exit.
-  [[nodiscard]] lock_guard hold();
 
   const shared_memory& memory() const noexcept { return memory_; }
   std::size_t offset() const noexcept { return offset_; }
@@ -91,7 +86,6 @@ class lock {
   std::size_t offset_ = 0;
 };
 
-inline lock_guard lock::hold() { return lock_guard{*this, acquire()}; }
 
 /// A lock travels as an argument of a process, like its shared memory.
 template <>

@@ -24,9 +24,10 @@
 
 namespace mproc {
 
-class rlock {
+class rlock : public detail::acquire_forms<rlock> {
  public:
   using duration = lock::duration;
+  static constexpr const char* what = "mproc::rlock";
 
   /// An empty handle.
   rlock() = default;
@@ -37,21 +38,16 @@ class rlock {
 
   bool valid() const noexcept { return lock_.valid(); }
 
-  /// Blocks until held (at once when the caller owns it already).
-  acquired acquire() { return lock_.acquire(); }
-  acquired acquire(std::error_code& ec) { return lock_.acquire(ec); }
+  // acquire(), acquire(ec), acquire(timeout), try_acquire(), release(), hold(): acquire_forms.
+  // Acquiring returns at once when the caller owns it already; hold() releases once.
+  using acquire_forms<rlock>::acquire;
+  using acquire_forms<rlock>::release;
   /// Waits at most `timeout` (monotonic clock); nullopt when it ran out.
-  std::optional<acquired> acquire(duration timeout) { return lock_.acquire(timeout); }
   std::optional<acquired> acquire(duration timeout, std::error_code& ec) { return lock_.acquire(timeout, ec); }
-  std::optional<acquired> try_acquire() { return lock_.try_acquire(); }
   /// Undoes one acquire; errc::invalid_argument when the caller does not own it.
-  void release() { lock_.release(); }
   void release(std::error_code& ec) { lock_.release(ec); }
   /// True when the calling thread owns it.
   bool held_by_this_thread() const noexcept { return lock_.held_by_this_thread(); }
-
-  /// Acquires and returns a guard that releases once at scope exit.
-  [[nodiscard]] hold_guard<rlock> hold() { return {*this, acquire()}; }
 
   const shared_memory& memory() const noexcept { return lock_.memory(); }
 

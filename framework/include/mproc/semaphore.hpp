@@ -26,15 +26,17 @@
 #include <optional>
 #include <system_error>
 
+#include "mproc/detail/acquire_forms.hpp"
 #include "mproc/detail/block_codec.hpp"
 #include "mproc/detail/sync_block.hpp"
 #include "mproc/hold_guard.hpp"
 
 namespace mproc {
 
-class semaphore {
+class semaphore : public detail::acquire_forms<semaphore> {
  public:
   using duration = std::chrono::steady_clock::duration;
+  static constexpr const char* what = "mproc::semaphore";
 
   /// An empty handle.
   semaphore() = default;
@@ -45,22 +47,16 @@ class semaphore {
 
   bool valid() const noexcept { return block_.valid(); }
 
-  /// Blocks until it took a unit.
-  acquired acquire();
-  acquired acquire(std::error_code& ec);
-  /// Waits at most `timeout` (monotonic clock); nullopt when it ran out.
-  std::optional<acquired> acquire(duration timeout);
+  // acquire(), acquire(ec), acquire(timeout), try_acquire(), release(), hold(): acquire_forms.
+  using acquire_forms<semaphore>::acquire;
+  using acquire_forms<semaphore>::release;
+  /// Takes a unit, waiting at most `timeout` (monotonic clock; duration::max(): no limit);
+  /// nullopt when it ran out.
   std::optional<acquired> acquire(duration timeout, std::error_code& ec);
-  /// Takes a unit only if one is free now.
-  std::optional<acquired> try_acquire() { return acquire(duration::zero()); }
   /// Gives a unit back. A bounded_semaphore already at its initial value: errc::invalid_argument.
-  void release();
   void release(std::error_code& ec);
   /// The units free now (multiprocessing's get_value()).
   std::size_t get_value();
-
-  /// Acquires and returns a guard that releases at scope exit.
-  [[nodiscard]] hold_guard<semaphore> hold() { return {*this, acquire()}; }
 
   const shared_memory& memory() const noexcept { return block_.memory(); }
 
@@ -75,6 +71,7 @@ class semaphore {
   bool bounded();
 
  private:
+  explicit semaphore(detail::sync_block block);
   detail::sync_block block_;
 };
 

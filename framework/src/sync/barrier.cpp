@@ -56,8 +56,7 @@ barrier barrier::create(std::size_t parties, void (*action)(), duration timeout)
     if (e == nullptr) throw error(errc::unknown_entry, "mproc::barrier: the action is not registered (MPROC_ENTRY)");
     name = e->name;
   }
-  barrier b;
-  b.block_ = detail::sync_block::create(sizeof(barrier_state));
+  barrier b{detail::sync_block::create(sizeof(barrier_state))};
   auto& s = b.block_.state<barrier_state>();
   if (name.size() >= sizeof s.action) throw error(errc::invalid_argument, "mproc::barrier: action name too long");
   std::memcpy(s.action, name.c_str(), name.size() + 1);
@@ -67,9 +66,7 @@ barrier barrier::create(std::size_t parties, void (*action)(), duration timeout)
 }
 
 barrier barrier::attach(shared_memory memory) {
-  barrier b;
-  b.block_ = detail::sync_block::attach(std::move(memory), sizeof(barrier_state));
-  return b;
+  return barrier{detail::sync_block::attach(std::move(memory), sizeof(barrier_state))};
 }
 
 std::size_t barrier::wait(duration timeout, std::error_code& ec) {

@@ -42,16 +42,10 @@ waiter* free_entry(condition_state& s) {
 
 }  // namespace
 
-condition condition::create() {
-  condition c;
-  c.block_ = detail::sync_block::create(sizeof(condition_state));
-  return c;
-}
+condition condition::create() { return condition{detail::sync_block::create(sizeof(condition_state))}; }
 
 condition condition::attach(shared_memory memory) {
-  condition c;
-  c.block_ = detail::sync_block::attach(std::move(memory), sizeof(condition_state));
-  return c;
+  return condition{detail::sync_block::attach(std::move(memory), sizeof(condition_state))};
 }
 
 bool condition::wait(duration timeout, std::error_code& ec) {

@@ -11,17 +11,9 @@ struct event_state {
 
 }  // namespace
 
-event event::create() {
-  event e;
-  e.block_ = detail::sync_block::create(sizeof(event_state));
-  return e;
-}
+event event::create() { return event{detail::sync_block::create(sizeof(event_state))}; }
 
-event event::attach(shared_memory memory) {
-  event e;
-  e.block_ = detail::sync_block::attach(std::move(memory), sizeof(event_state));
-  return e;
-}
+event event::attach(shared_memory memory) { return event{detail::sync_block::attach(std::move(memory), sizeof(event_state))}; }
 
 bool event::is_set() {
   auto held = block_.hold("mproc::event");

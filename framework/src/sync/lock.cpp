@@ -89,22 +89,6 @@ std::optional<acquired> lock::acquire_at(void* mutex, duration timeout, std::err
   }
 }
 
-std::optional<acquired> lock::acquire(duration timeout) {
-  std::error_code ec;
-  auto r = acquire(timeout, ec);
-  throw_if(ec, "mproc::lock::acquire");
-  return r;
-}
-
-acquired lock::acquire(std::error_code& ec) { return acquire(duration::max(), ec).value_or(acquired::normally); }
-
-acquired lock::acquire() {
-  std::error_code ec;
-  auto r = acquire(duration::max(), ec);
-  throw_if(ec, "mproc::lock::acquire");
-  return *r;
-}
-
 bool lock::held_by_this_thread() const noexcept {
   if (!valid()) return false;
   // A robust mutex's word is its owner's thread id (plus flag bits): the kernel reads it the
@@ -124,12 +108,6 @@ void lock::release_at(void* mutex, std::error_code& ec) {
   if (rc == 0) ec.clear();
   else if (rc == EPERM) ec = make_error_code(errc::invalid_argument);
   else ec = from_errno(rc);
-}
-
-void lock::release() {
-  std::error_code ec;
-  release(ec);
-  throw_if(ec, "mproc::lock::release");
 }
 
 }  // namespace mproc

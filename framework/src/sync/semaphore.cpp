@@ -72,10 +72,13 @@ void semaphore::keep_units_of_this_process() noexcept {
     if (auto m = w.lock()) keep_what_this_process_took(m->addr);
 }
 
+semaphore::semaphore(detail::sync_block block) : block_(std::move(block)) {
+  // Every handle watches its block: its last one going means this process let go normally.
+  block_.memory().before_unmap(keep_what_this_process_took);
+}
+
 semaphore semaphore::create_with(unsigned value, bool bounded) {
-  semaphore s;
-  s.block_ = detail::sync_block::create(sizeof(semaphore_state));
-  s.block_.memory().before_unmap(keep_what_this_process_took);
+  semaphore s{detail::sync_block::create(sizeof(semaphore_state))};
   auto& st = s.block_.state<semaphore_state>();
   st.value = value;
   st.bound = bounded ? static_cast<std::int64_t>(value) : -1;
@@ -85,10 +88,7 @@ semaphore semaphore::create_with(unsigned value, bool bounded) {
 semaphore semaphore::create(unsigned value) { return create_with(value, false); }
 
 semaphore semaphore::attach(shared_memory memory) {
-  semaphore s;
-  s.block_ = detail::sync_block::attach(std::move(memory), sizeof(semaphore_state));
-  s.block_.memory().before_unmap(keep_what_this_process_took);
-  return s;
+  return semaphore{detail::sync_block::attach(std::move(memory), sizeof(semaphore_state))};
 }
 
 bool semaphore::bounded() {
@@ -121,22 +121,6 @@ std::optional<acquired> semaphore::acquire(duration timeout, std::error_code& ec
   return std::nullopt;
 }
 
-std::optional<acquired> semaphore::acquire(duration timeout) {
-  std::error_code ec;
-  auto r = acquire(timeout, ec);
-  throw_if(ec, "mproc::semaphore::acquire");
-  return r;
-}
-
-acquired semaphore::acquire(std::error_code& ec) { return acquire(duration::max(), ec).value_or(acquired::normally); }
-
-acquired semaphore::acquire() {
-  std::error_code ec;
-  auto r = acquire(duration::max(), ec);
-  throw_if(ec, "mproc::semaphore::acquire");
-  return *r;
-}
-
 void semaphore::release(std::error_code& ec) {
   if (!valid()) return void(ec = make_error_code(errc::invalid_argument));
   {
@@ -148,12 +132,6 @@ void semaphore::release(std::error_code& ec) {
   }
   ec.clear();
   block_.notify_all();
-}
-
-void semaphore::release() {
-  std::error_code ec;
-  release(ec);
-  throw_if(ec, "mproc::semaphore::release");
 }
 
 std::size_t semaphore::get_value() {
