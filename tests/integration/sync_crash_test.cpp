@@ -60,6 +60,13 @@ void wait_at_barrier(mproc::barrier b, mproc::queue<int> said) {
 }
 MPROC_ENTRY(wait_at_barrier);
 
+/// A barrier action that kills the process running it (under the barrier's lock).
+void die_in_action() { ::kill(::getpid(), SIGKILL); }
+MPROC_ENTRY(die_in_action);
+
+void arrive(mproc::barrier b) { b.wait(); }
+MPROC_ENTRY(arrive);
+
 void sleep_forever() {
   for (;;) ::pause();
 }
@@ -180,6 +187,25 @@ TEST_P(sync_crash, party_killed_at_the_barrier_breaks_it_for_the_others) {
   EXPECT_EQ(finish(victim), -SIGKILL);
   b.reset();
   EXPECT_FALSE(b.broken());
+}
+
+TEST_P(sync_crash, process_killed_while_running_the_action_breaks_the_barrier) {
+  auto b = mproc::barrier::create(2, die_in_action);
+  std::optional<mproc::process> last;
+  std::thread arrives_last{[&] {
+    // The child must be the one to run the action: it starts once we wait.
+    if (mproc::test::eventually([&] { return b.n_waiting() == 1; })) last = start(arrive, b);
+  }};
+  auto t0 = steady::now();
+  std::error_code ec;
+  b.wait(5s, ec);
+  auto took = steady::now() - t0;
+  arrives_last.join();
+  EXPECT_EQ(ec, errc::broken_barrier);
+  EXPECT_LT(took, 3s);  // noticed, not timed out
+  ASSERT_TRUE(last);
+  EXPECT_EQ(finish(*last), -SIGKILL);
+  EXPECT_TRUE(b.broken());
 }
 
 std::set<std::string> dev_shm() {
