@@ -79,6 +79,17 @@ std::thread waiter(mproc::barrier& b, std::error_code& ec, std::chrono::millisec
   return std::thread{[&b, &ec, timeout] { b.wait(timeout, ec); }};
 }
 
+/// Lets one thread wait at `b`, runs `interfere` once it waits, and returns what its wait said.
+template <class F>
+std::error_code while_one_waits(mproc::barrier& b, F interfere) {
+  std::error_code ec;
+  auto t = waiter(b, ec);
+  EXPECT_TRUE(mproc::test::eventually([&] { return b.n_waiting() == 1; }));
+  interfere();
+  t.join();
+  return ec;
+}
+
 TEST(sync_barrier_local, first_to_arrive_gets_zero_and_the_last_runs_the_action) {
   auto b = mproc::barrier::create(2, count_passage);
   passages().set(0);
@@ -95,12 +106,7 @@ TEST(sync_barrier_local, first_to_arrive_gets_zero_and_the_last_runs_the_action)
 
 TEST(sync_barrier_local, abort_breaks_it_for_waiters_and_later_callers_until_reset) {
   auto b = mproc::barrier::create(3);
-  std::error_code ec;
-  auto t = waiter(b, ec);
-  ASSERT_TRUE(mproc::test::eventually([&] { return b.n_waiting() == 1; }));
-  b.abort();
-  t.join();
-  EXPECT_EQ(ec, errc::broken_barrier);
+  EXPECT_EQ(while_one_waits(b, [&] { b.abort(); }), errc::broken_barrier);
   EXPECT_TRUE(b.broken());
   std::error_code later;
   b.wait(1s, later);
@@ -138,12 +144,7 @@ TEST(sync_barrier_local, the_default_timeout_applies_to_wait) {
 
 TEST(sync_barrier_local, reset_while_waiting_breaks_the_waiters_and_then_it_works) {
   auto b = mproc::barrier::create(2);
-  std::error_code ec;
-  auto t = waiter(b, ec);
-  ASSERT_TRUE(mproc::test::eventually([&] { return b.n_waiting() == 1; }));
-  b.reset();
-  t.join();
-  EXPECT_EQ(ec, errc::broken_barrier);
+  EXPECT_EQ(while_one_waits(b, [&] { b.reset(); }), errc::broken_barrier);
   EXPECT_FALSE(b.broken());  // reset, not broken: the next passage works
   std::error_code ok;
   auto t2 = waiter(b, ok);
@@ -154,11 +155,7 @@ TEST(sync_barrier_local, reset_while_waiting_breaks_the_waiters_and_then_it_work
 
 TEST(sync_barrier_local, an_action_that_throws_breaks_it_and_reaches_the_last_waiter) {
   auto b = mproc::barrier::create(2, throw_in_action);
-  std::error_code ec;
-  auto t = waiter(b, ec);
-  ASSERT_TRUE(mproc::test::eventually([&] { return b.n_waiting() == 1; }));
-  EXPECT_THROW(b.wait(10s), std::runtime_error);
-  t.join();
+  auto ec = while_one_waits(b, [&] { EXPECT_THROW(b.wait(10s), std::runtime_error); });
   EXPECT_EQ(ec, errc::broken_barrier);
   EXPECT_TRUE(b.broken());
 }
