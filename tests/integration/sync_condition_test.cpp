@@ -68,17 +68,22 @@ struct waiters {
 
 TEST(sync_condition_local, notify_n_wakes_exactly_n) {
   auto c = mproc::condition::create();
+  waiters w{c, 4, 10s};
+  ASSERT_TRUE(w.all_waiting(c, 4));
   {
-    waiters w{c, 4, 400ms};
-    ASSERT_TRUE(w.all_waiting(c, 4));
-    {
-      auto held = c.hold();
-      c.notify(2);
-    }
-    for (auto& t : w.threads) t.join();
-    w.threads.clear();
-    EXPECT_EQ(w.notified, 2);  // the other two timed out
+    auto held = c.hold();
+    c.notify(2);
   }
+  EXPECT_TRUE(mproc::test::eventually([&] { return w.notified == 2; }));
+  std::this_thread::sleep_for(100ms);  // time for a wrongly woken third one to show
+  EXPECT_EQ(w.notified, 2);
+  {
+    auto held = c.hold();
+    c.notify_all();  // the other two
+  }
+  for (auto& t : w.threads) t.join();
+  w.threads.clear();
+  EXPECT_EQ(w.notified, 4);
 }
 
 TEST(sync_condition_local, notify_all_wakes_every_waiter) {

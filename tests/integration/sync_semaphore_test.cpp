@@ -109,6 +109,17 @@ TEST(sync_semaphore_local, a_bounded_block_is_checked_when_attached) {
   }
 }
 
+TEST(sync_semaphore_local, travels_only_as_a_process_argument) {
+  mproc::node node;
+  auto q = node.make_queue<mproc::semaphore>();
+  try {
+    q.put(mproc::semaphore::create(1));
+    FAIL() << "a semaphore went into a queue message";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::invalid_argument);
+  }
+}
+
 TEST(sync_semaphore_local, empty_handle_is_an_error) {
   mproc::semaphore empty;
   std::error_code ec;

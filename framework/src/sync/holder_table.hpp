@@ -18,11 +18,12 @@ struct holder_table {
   };
   entry entries[capacity];
 
-  /// One more unit for `p`. False when the table is full (the unit then goes unrecorded).
+  /// One more unit for `p`. True when that is its first (a new entry); false when it held some
+  /// already, or when the table is full (the unit then goes unrecorded).
   bool add(const process_identity& p) {
     entry* free = nullptr;
     for (auto& e : entries) {
-      if (e.units > 0 && e.who == p) return ++e.units, true;
+      if (e.units > 0 && e.who == p) return ++e.units, false;
       if (e.units == 0 && free == nullptr) free = &e;
     }
     if (free == nullptr) return false;

@@ -108,7 +108,7 @@ std::optional<acquired> semaphore::acquire(duration timeout, std::error_code& ec
     if (s.value == 0) take_back_from_dead(s);
     if (s.value > 0) {
       --s.value;
-      if (s.holders.add(me)) taken_from::instance().remember(memory());
+      if (s.holders.add(me)) taken_from::instance().remember(memory());  // first unit here
       auto how = acquired::normally;
       if (s.orphaned > 0) --s.orphaned, how = acquired::after_owner_died;
       l.release();
