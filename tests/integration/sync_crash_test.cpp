@@ -64,8 +64,11 @@ MPROC_ENTRY(wait_at_barrier);
 void die_in_action() { ::kill(::getpid(), SIGKILL); }
 MPROC_ENTRY(die_in_action);
 
-void arrive(mproc::barrier b) { b.wait(); }
-MPROC_ENTRY(arrive);
+void arrive_on_go(mproc::barrier b, mproc::event go) {
+  go.wait();
+  b.wait();
+}
+MPROC_ENTRY(arrive_on_go);
 
 void sleep_forever() {
   for (;;) ::pause();
@@ -191,20 +194,23 @@ TEST_P(sync_crash, party_killed_at_the_barrier_breaks_it_for_the_others) {
 
 TEST_P(sync_crash, process_killed_while_running_the_action_breaks_the_barrier) {
   auto b = mproc::barrier::create(2, die_in_action);
-  std::optional<mproc::process> last;
-  std::thread arrives_last{[&] {
-    // The child must be the one to run the action: it starts once we wait.
-    if (mproc::test::eventually([&] { return b.n_waiting() == 1; })) last = start(arrive, b);
-  }};
-  auto t0 = steady::now();
+  auto go = mproc::event::create();
+  // Started from this thread, which outlives it: a fork child dies with the thread that forked it
+  // (PR_SET_PDEATHSIG). It arrives last, so it runs the action, once we wait.
+  auto last = start(arrive_on_go, b, go);
   std::error_code ec;
-  b.wait(5s, ec);
-  auto took = steady::now() - t0;
-  arrives_last.join();
+  steady::duration took{};
+  std::thread first{[&] {
+    auto t0 = steady::now();
+    b.wait(5s, ec);
+    took = steady::now() - t0;
+  }};
+  EXPECT_TRUE(mproc::test::eventually([&] { return b.n_waiting() == 1; }));
+  go.set();
+  first.join();
   EXPECT_EQ(ec, errc::broken_barrier);
   EXPECT_LT(took, 3s);  // noticed, not timed out
-  ASSERT_TRUE(last);
-  EXPECT_EQ(finish(*last), -SIGKILL);
+  EXPECT_EQ(finish(last), -SIGKILL);
   EXPECT_TRUE(b.broken());
 }
 
