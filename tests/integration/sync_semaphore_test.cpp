@@ -32,6 +32,15 @@ MPROC_ENTRY(take_signal);
 void give_signal(mproc::semaphore signal) { signal.release(); }
 MPROC_ENTRY(give_signal);
 
+/// Exit 0 when the semaphore arrived bounded: full, it refuses one more release.
+void over_release(mproc::bounded_semaphore b) {
+  std::error_code ec;
+  b.release(ec);
+  if (ec != errc::invalid_argument) std::_Exit(2);
+  if (b.acquire(10s) != mproc::acquired::normally) std::_Exit(3);  // and it counts: one taken
+}
+MPROC_ENTRY(over_release);
+
 class sync_semaphore : public mproc::test::method_test {};
 
 TEST_P(sync_semaphore, at_most_value_processes_inside) {
@@ -55,6 +64,12 @@ TEST_P(sync_semaphore, a_signal_released_by_one_process_is_consumed_by_another) 
   // The consumer ended normally: the unit it took stays taken (not returned as a dead holder's).
   EXPECT_EQ(signal.try_acquire(), std::nullopt);
   EXPECT_EQ(signal.get_value(), 0u);
+}
+
+TEST_P(sync_semaphore, a_bounded_semaphore_stays_bounded_in_a_child) {
+  auto b = mproc::bounded_semaphore::create(1);
+  EXPECT_EQ(run_child(over_release, b), 0);
+  EXPECT_EQ(b.get_value(), 0u);  // the child ended normally: its unit stays taken
 }
 
 INSTANTIATE_TEST_SUITE_P(all_methods, sync_semaphore, mproc::test::all_start_methods(), mproc::test::method_name);

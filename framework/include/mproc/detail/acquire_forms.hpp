@@ -28,7 +28,7 @@ class acquire_forms {
   std::optional<acquired> acquire(duration timeout) {
     std::error_code ec;
     auto r = self().acquire(timeout, ec);
-    throw_if(ec, std::string{Self::what} + "::acquire");
+    if (ec) throw error(ec, std::string{Self::what} + "::acquire");  // the text only when it fails
     return r;
   }
   /// Takes it only if free now.
@@ -36,7 +36,7 @@ class acquire_forms {
   void release() {
     std::error_code ec;
     self().release(ec);
-    throw_if(ec, std::string{Self::what} + "::release");
+    if (ec) throw error(ec, std::string{Self::what} + "::release");
   }
   /// Acquires and returns a guard that releases at scope exit.
   [[nodiscard]] hold_guard<Self> hold() { return {self(), acquire()}; }
