@@ -1,8 +1,11 @@
 #include "mproc/semaphore.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "mproc/bounded_semaphore.hpp"
@@ -46,7 +49,12 @@ struct taken_from {
   std::vector<std::weak_ptr<detail::shm_mapping>> blocks;
 
   static taken_from& instance() {
-    static auto* t = new taken_from;  // never destroyed: needed at exit
+    static auto* t = [] {
+      auto* made = new taken_from;  // never destroyed: needed at exit
+      // A fork child gets a copy of the mutex, maybe locked by a thread it does not have.
+      ::pthread_atfork(nullptr, nullptr, [] { new (&instance().mutex) std::mutex; });
+      return made;
+    }();
     return *t;
   }
   void remember(const shared_memory& m) {
