@@ -16,6 +16,7 @@
 #include "frame.hpp"
 #include "mproc/detail/transfer.hpp"
 #include "mproc/current_process.hpp"
+#include "mproc/semaphore.hpp"
 #include "node_impl.hpp"
 
 namespace mproc {
@@ -57,6 +58,7 @@ void report(int channel, const std::string& name, remote_exception e) {
       code = 1;
     }
   }  // the child's own node joins its non-daemon children and terminates its daemons here
+  mproc::semaphore::keep_units_of_this_process();  // it ended normally: it did not die holding
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);

@@ -28,6 +28,7 @@ class category_impl final : public std::error_category {
       case errc::wrong_type: return "message type does not match the mailbox's type";
       case errc::access_denied: return "peer refused: not the same user";
       case errc::message_too_large: return "message too large";
+      case errc::broken_barrier: return "barrier broken";
       case errc::task_failed: return "task failed";
       case errc::worker_lost: return "worker lost";
     }

@@ -272,6 +272,14 @@ long fd_flags(int fd) {
   return -1;
 }
 
+void expect_waits_out(std::chrono::milliseconds timeout, const std::function<void()>& f) {
+  auto t0 = steady::now();
+  f();
+  auto took = steady::now() - t0;
+  EXPECT_GE(took, timeout);
+  EXPECT_LT(took, 5s);
+}
+
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
   auto deadline = steady::now() + limit;
   while (steady::now() < deadline) {

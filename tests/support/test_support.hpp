@@ -91,6 +91,10 @@ long fd_flags(int fd);
 /// Polls `cond` every few ms until it holds or `limit` passes; returns its last value.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 3000ms);
 
+/// Runs `f`, a call given `timeout`, and expects it to have waited that long on the monotonic
+/// clock, but not for ever (under 5 s).
+void expect_waits_out(std::chrono::milliseconds timeout, const std::function<void()>& f);
+
 std::string read_file(const std::filesystem::path& path);
 
 // ---- cleanup ----------------------------------------------------------------------------

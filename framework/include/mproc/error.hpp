@@ -35,6 +35,8 @@ enum class errc {
   wrong_type,           ///< the two ends disagree on the message type T
   access_denied,        ///< a peer of another user was refused (SO_PEERCRED), or a socket is not private
   message_too_large,    ///< a message or frame over the configured limit
+  // Synchronization:
+  broken_barrier,       ///< the barrier was aborted, reset, timed out or lost a party (Python's BrokenBarrierError)
   // Pools:
   task_failed,          ///< a pool task threw (mproc::task_error carries its type and message)
   worker_lost,          ///< a pool worker died running the task (SIGKILL, crash, exit), retries used up

@@ -27,52 +27,58 @@
 #include <optional>
 #include <system_error>
 
+#include "mproc/detail/acquire_forms.hpp"
 #include "mproc/error.hpp"
+#include "mproc/hold_guard.hpp"
 #include "mproc/serialization.hpp"
 #include "mproc/shared_memory.hpp"
 
 namespace mproc {
 
-/// How a lock was acquired.
-enum class acquired {
-  normally,
-  after_owner_died,  ///< its previous holder died holding it: check what it protects
-};
+class lock;
+using lock_guard = hold_guard<lock>;
 
-class lock_guard;
+namespace detail {
+/// The kind of pthread mutex a lock is built on (rlock is the recursive one).
+enum class mutex_kind { error_checking, recursive };
+}  // namespace detail
 
-class lock {
+class lock : public detail::acquire_forms<lock> {
  public:
   using duration = std::chrono::steady_clock::duration;
+  static constexpr const char* what = "mproc::lock";
 
   /// An empty handle.
   lock() = default;
   /// A new, unlocked lock in its own shared memory.
   static lock create();
-  /// Internal: a lock placed at `offset` in `memory` (value<T> keeps one beside its data).
-  static lock create_in(shared_memory memory, std::size_t offset);
+  /// Internal: a lock placed at `offset` in `memory` (value<T> keeps one beside its data; rlock
+  /// is a recursive one).
+  static lock create_in(shared_memory memory, std::size_t offset,
+                        detail::mutex_kind kind = detail::mutex_kind::error_checking);
   static lock attach(shared_memory memory, std::size_t offset);
   /// Bytes a lock takes in shared memory (its alignment is 64).
   static std::size_t footprint() noexcept;
 
   bool valid() const noexcept { return memory_.valid(); }
 
-  /// Blocks until held.
-  acquired acquire();
-  acquired acquire(std::error_code& ec);
-  /// Waits at most `timeout` (monotonic clock); nullopt when it ran out.
-  std::optional<acquired> acquire(duration timeout);
+  // acquire(), acquire(ec), acquire(timeout), try_acquire(), release(), hold(): acquire_forms.
+  using acquire_forms<lock>::acquire;
+  using acquire_forms<lock>::release;
+  /// Waits at most `timeout` (monotonic clock; duration::max(): no limit); nullopt when it ran out.
   std::optional<acquired> acquire(duration timeout, std::error_code& ec);
-  /// Takes it only if free now.
-  std::optional<acquired> try_acquire() { return acquire(duration::zero()); }
-  void release();
   void release(std::error_code& ec);
 
-  /// Acquires and returns a guard that releases at scope exit.
-  [[nodiscard]] lock_guard hold();
+  /// True when the calling thread holds it (Python's Condition checks this before wait/notify).
+  bool held_by_this_thread() const noexcept;
 
   const shared_memory& memory() const noexcept { return memory_; }
   std::size_t offset() const noexcept { return offset_; }
+
+  /// Internal: acquire and release of the lock at `mutex`, for code that has the address but no
+  /// handle (a block's last handle going away).
+  static std::optional<acquired> acquire_at(void* mutex, duration timeout, std::error_code& ec);
+  static void release_at(void* mutex, std::error_code& ec);
 
  private:
   void* mutex() const noexcept;
@@ -80,26 +86,6 @@ class lock {
   std::size_t offset_ = 0;
 };
 
-/// Holds a lock for its lifetime (from lock::hold()). Move-only.
-class lock_guard {
- public:
-  lock_guard(lock& l, acquired how) : lock_(&l), how_(how) {}
-  lock_guard(lock_guard&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)), how_(o.how_) {}
-  lock_guard& operator=(lock_guard&&) = delete;
-  lock_guard(const lock_guard&) = delete;
-  ~lock_guard() {
-    std::error_code ec;
-    if (lock_ != nullptr) lock_->release(ec);
-  }
-  /// True when the previous holder died holding the lock.
-  bool owner_died() const noexcept { return how_ == acquired::after_owner_died; }
-
- private:
-  lock* lock_;
-  acquired how_;
-};
-
-inline lock_guard lock::hold() { return lock_guard{*this, acquire()}; }
 
 /// A lock travels as an argument of a process, like its shared memory.
 template <>

@@ -1,15 +1,23 @@
 // mproc/mproc.hpp — everything of mproc in one include.
 #pragma once
 
+#include "mproc/array.hpp"
+#include "mproc/barrier.hpp"
+#include "mproc/bounded_semaphore.hpp"
+#include "mproc/condition.hpp"
 #include "mproc/current_process.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/error.hpp"
+#include "mproc/event.hpp"
+#include "mproc/hold_guard.hpp"
 #include "mproc/lock.hpp"
 #include "mproc/node.hpp"
 #include "mproc/pipe.hpp"
 #include "mproc/pool.hpp"
 #include "mproc/process.hpp"
 #include "mproc/queue.hpp"
+#include "mproc/rlock.hpp"
+#include "mproc/semaphore.hpp"
 #include "mproc/serialization.hpp"
 #include "mproc/shared_memory.hpp"
 #include "mproc/start_method.hpp"

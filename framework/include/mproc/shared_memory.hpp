@@ -29,6 +29,8 @@ struct shm_mapping {
   int fd = -1;
   void* addr = nullptr;
   std::size_t size = 0;
+  /// Runs (in this process) before the mapping goes: a semaphore settles what this process holds.
+  void (*before_unmap)(void* addr) = nullptr;
   ~shm_mapping();
 };
 }  // namespace detail
@@ -49,6 +51,13 @@ class shared_memory {
   /// Internal: maps a received memfd (takes ownership). errc::bad_message when it is smaller
   /// than `size` claims.
   static shared_memory adopt(int fd, std::size_t size);
+  /// Internal: `fn(data())` runs when this process's last handle to the block goes (not when
+  /// the process is killed, nor at _exit).
+  void before_unmap(void (*fn)(void* addr)) const noexcept {
+    if (map_) map_->before_unmap = fn;
+  }
+  /// Internal: watches the mapping without keeping it.
+  std::weak_ptr<detail::shm_mapping> observe() const noexcept { return map_; }
 
  private:
   std::shared_ptr<detail::shm_mapping> map_;

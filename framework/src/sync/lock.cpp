@@ -1,6 +1,8 @@
 #include "mproc/lock.hpp"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
@@ -38,13 +40,13 @@ lock lock::attach(shared_memory memory, std::size_t offset) {
   return l;
 }
 
-lock lock::create_in(shared_memory memory, std::size_t offset) {
+lock lock::create_in(shared_memory memory, std::size_t offset, detail::mutex_kind kind) {
   lock l = attach(std::move(memory), offset);
   pthread_mutexattr_t attr;
   ::pthread_mutexattr_init(&attr);
   ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
   ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  ::pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+  ::pthread_mutexattr_settype(&attr, kind == detail::mutex_kind::recursive ? PTHREAD_MUTEX_RECURSIVE : PTHREAD_MUTEX_ERRORCHECK);
   int rc = ::pthread_mutex_init(static_cast<pthread_mutex_t*>(l.mutex()), &attr);
   ::pthread_mutexattr_destroy(&attr);
   if (rc != 0) throw error(from_errno(rc), "mproc::lock: pthread_mutex_init");
@@ -55,7 +57,11 @@ lock lock::create() { return create_in(shared_memory::create(footprint()), 0); }
 
 std::optional<acquired> lock::acquire(duration timeout, std::error_code& ec) {
   if (!valid()) return ec = make_error_code(errc::invalid_argument), std::nullopt;
-  auto* m = static_cast<pthread_mutex_t*>(mutex());
+  return acquire_at(mutex(), timeout, ec);
+}
+
+std::optional<acquired> lock::acquire_at(void* mutex, duration timeout, std::error_code& ec) {
+  auto* m = static_cast<pthread_mutex_t*>(mutex);
   int rc;
   if (timeout == duration::max()) {
     rc = ::pthread_mutex_lock(m);
@@ -83,35 +89,25 @@ std::optional<acquired> lock::acquire(duration timeout, std::error_code& ec) {
   }
 }
 
-std::optional<acquired> lock::acquire(duration timeout) {
-  std::error_code ec;
-  auto r = acquire(timeout, ec);
-  throw_if(ec, "mproc::lock::acquire");
-  return r;
-}
-
-acquired lock::acquire(std::error_code& ec) { return acquire(duration::max(), ec).value_or(acquired::normally); }
-
-acquired lock::acquire() {
-  std::error_code ec;
-  auto r = acquire(duration::max(), ec);
-  throw_if(ec, "mproc::lock::acquire");
-  return *r;
+bool lock::held_by_this_thread() const noexcept {
+  if (!valid()) return false;
+  // A robust mutex's word is its owner's thread id (plus flag bits): the kernel reads it the
+  // same way when the owner dies.
+  auto word = static_cast<unsigned>(static_cast<const pthread_mutex_t*>(mutex())->__data.__lock);
+  return (word & FUTEX_TID_MASK) == static_cast<unsigned>(::gettid());
 }
 
 void lock::release(std::error_code& ec) {
   if (!valid()) return void(ec = make_error_code(errc::invalid_argument));
-  int rc = ::pthread_mutex_unlock(static_cast<pthread_mutex_t*>(mutex()));
+  release_at(mutex(), ec);
+}
+
+void lock::release_at(void* mutex, std::error_code& ec) {
+  int rc = ::pthread_mutex_unlock(static_cast<pthread_mutex_t*>(mutex));
   // EPERM: the caller does not hold it (error-checking mutex).
   if (rc == 0) ec.clear();
   else if (rc == EPERM) ec = make_error_code(errc::invalid_argument);
   else ec = from_errno(rc);
-}
-
-void lock::release() {
-  std::error_code ec;
-  release(ec);
-  throw_if(ec, "mproc::lock::release");
 }
 
 }  // namespace mproc

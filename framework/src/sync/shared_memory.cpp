@@ -9,6 +9,7 @@
 namespace mproc {
 
 detail::shm_mapping::~shm_mapping() {
+  if (before_unmap != nullptr && addr != nullptr) before_unmap(addr);
   if (addr != nullptr) ::munmap(addr, size);
   if (fd >= 0) ::close(fd);
 }
