@@ -16,7 +16,10 @@ constexpr mproc::errc all_errcs[] = {
     mproc::errc::duplicate_entry, mproc::errc::unsupported_target, mproc::errc::timeout,
     mproc::errc::interrupted,  mproc::errc::spawn_failed,       mproc::errc::node_closed,
     mproc::errc::no_node,      mproc::errc::bad_message,        mproc::errc::runtime_dir,
-    mproc::errc::invalid_argument,
+    mproc::errc::invalid_argument, mproc::errc::closed,           mproc::errc::full,
+    mproc::errc::empty,        mproc::errc::end_of_stream,      mproc::errc::wrong_type,
+    mproc::errc::access_denied, mproc::errc::message_too_large, mproc::errc::command_not_found,
+    mproc::errc::command_failed,
 };
 
 TEST(error, category_is_named_mproc_and_unique) {
@@ -30,7 +33,10 @@ TEST(error, values_are_stable) {
   // "Values never change meaning once released."
   EXPECT_EQ(static_cast<int>(mproc::errc::not_started), 1);
   EXPECT_EQ(static_cast<int>(mproc::errc::invalid_argument), 13);
-  EXPECT_EQ(std::size(all_errcs), 13u);
+  EXPECT_EQ(static_cast<int>(mproc::errc::message_too_large), 20);
+  EXPECT_EQ(static_cast<int>(mproc::errc::command_not_found), 21);
+  EXPECT_EQ(static_cast<int>(mproc::errc::command_failed), 22);
+  EXPECT_EQ(std::size(all_errcs), 22u);
   for (std::size_t i = 0; i < std::size(all_errcs); ++i) EXPECT_EQ(static_cast<int>(all_errcs[i]), static_cast<int>(i) + 1);
 }
 
