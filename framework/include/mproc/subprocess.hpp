@@ -1,10 +1,14 @@
 // mproc/subprocess.hpp — external commands with pipes (Python's subprocess.run and Popen).
 //
-//   auto r = mproc::subprocess::run({"sort"}, {.input = "b\na\n", .capture = true});
-//   // r.returncode == 0, r.stdout_bytes == "a\nb\n"
+//   namespace sp = mproc::subprocess;
+//   sp::run_options o;
+//   o.input = "b\na\n";
+//   o.capture = true;
+//   auto r = sp::run({"sort"}, o);      // r.returncode == 0, r.stdout_bytes == "a\nb\n"
 //
-//   mproc::subprocess::popen p{{"nslookup"}, {.stdin_mode = mproc::subprocess::stream::pipe,
-//                                             .stdout_mode = mproc::subprocess::stream::pipe}};
+//   sp::options pipes;
+//   pipes.stdin_mode = pipes.stdout_mode = sp::stream::pipe;
+//   sp::popen p{{"nslookup"}, pipes};
 //   auto out = p.communicate("set q=mx\npython.org\nexit\n");
 //   std::cout << mproc::decode_utf8(out.stdout_bytes, mproc::utf8_errors::replace);
 //
