@@ -276,6 +276,29 @@ TEST_F(subprocess, lines_and_stdin_by_hand) {
   EXPECT_EQ(p.wait(), 0);
 }
 
+TEST_F(subprocess, for_each_stdout_line_ends_at_eof_or_soon_after_a_stop_request) {
+  sp::popen p{{"printf", "a\\nb\\n\\nc"}, piped(false, true)};
+  std::vector<std::string> lines;
+  std::error_code ec;
+  p.for_each_stdout_line([&](std::string&& line) { lines.push_back(line); }, {}, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(lines, (std::vector<std::string>{"a", "b", "", "c"}));
+
+  sp::popen q{{"sh", "-c", "echo first; exec sleep 30"}, piped(false, true)};
+  std::stop_source stop;
+  lines.clear();
+  auto t0 = mt::steady::now();
+  q.for_each_stdout_line(
+      [&](std::string&& line) {
+        lines.push_back(line);
+        stop.request_stop();
+      },
+      stop.get_token(), ec);
+  EXPECT_LT(mt::steady::now() - t0, 5s);
+  EXPECT_EQ(lines, (std::vector<std::string>{"first"}));
+  EXPECT_EQ(q.poll(), std::nullopt);  // still running: stopping the reader is not a kill
+}
+
 TEST_F(subprocess, writing_to_a_command_that_is_gone_is_end_of_stream_not_sigpipe) {
   sp::popen p{{"true"}, piped(true, false)};
   EXPECT_EQ(p.wait(), 0);

@@ -43,9 +43,11 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -197,6 +199,12 @@ class popen {
   std::optional<std::string> read_stdout_line(duration timeout, std::error_code& ec);
   std::optional<std::string> read_stderr_line(duration timeout = duration::max());
   std::optional<std::string> read_stderr_line(duration timeout, std::error_code& ec);
+  /// Reads stdout to end of file on the calling thread and hands each line to `on_line`, its
+  /// '\n' removed. Returns at end of file, on a read error (ec set), or within ~100 ms of
+  /// `stop` being requested (a partial line then waits for the next reader). For pump threads
+  /// (std::jthread): the queue and actor forms are built on it.
+  void for_each_stdout_line(const std::function<void(std::string&&)>& on_line, std::stop_token stop,
+                            std::error_code& ec);
 
   /// Our ends of the pipes as raw descriptors (for Asio, poll, ...), -1 when not piped or
   /// closed. Owned by the handle; close them only through close_stdin() / the destructor. They

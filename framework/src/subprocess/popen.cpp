@@ -405,6 +405,19 @@ std::optional<std::string> popen::read_stderr_line(duration timeout, std::error_
   return mproc::detail::read_line(state_->err, mproc::detail::deadline_after(timeout), ec);
 }
 
+void popen::for_each_stdout_line(const std::function<void(std::string&&)>& on_line, std::stop_token stop,
+                                 std::error_code& ec) {
+  constexpr auto slice = std::chrono::milliseconds(100);  // how soon a stop request is seen
+  while (!stop.stop_requested()) {
+    auto line = read_stdout_line(slice, ec);
+    if (ec == errc::timeout) continue;
+    if (!line) return;
+    if (line->ends_with('\n')) line->pop_back();
+    on_line(std::move(*line));
+  }
+  ec.clear();
+}
+
 int popen::stdin_fd() const noexcept { return state_ ? state_->in.get() : -1; }
 int popen::stdout_fd() const noexcept { return state_ ? state_->out.fd.get() : -1; }
 int popen::stderr_fd() const noexcept { return state_ ? state_->err.fd.get() : -1; }

@@ -1,4 +1,3 @@
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -20,38 +19,35 @@ struct queued_command::state {
   queue<std::string> lines;
   std::optional<queue_reader<std::string>> input;
   bool close_output_at_eof = true;
-  std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::condition_variable output_done_changed;
   bool output_done = false;  // every stdout line is in the queue
-  std::thread reader, writer;
+  std::jthread reader, writer;
 
-  void pump_stdout() {
-    std::error_code ec;
+  void pump_stdout(std::stop_token stop) {
     bool delivering = true;  // until the queue refuses a line; then drain, so the command never blocks
-    while (!stopping) {
-      auto line = command.read_stdout_line(slice, ec);
-      if (ec == errc::timeout) continue;
-      if (!line) break;  // end of file (or a read error, which ends the stream the same way)
-      if (line->ends_with('\n')) line->pop_back();
-      std::error_code put_ec;
-      if (delivering) lines.put(*line, put_ec);
-      if (put_ec) delivering = false;
-    }
-    if (close_output_at_eof && !stopping) lines.close(ec);
+    std::error_code ec;
+    command.for_each_stdout_line(
+        [&](std::string&& line) {
+          std::error_code put_ec;
+          if (delivering) lines.put(line, put_ec);
+          if (put_ec) delivering = false;
+        },
+        stop, ec);
+    if (close_output_at_eof && !stop.stop_requested()) lines.close(ec);
     std::lock_guard lock{mutex};
     output_done = true;
     output_done_changed.notify_all();
   }
 
-  void pump_stdin() {
+  void pump_stdin(std::stop_token stop) {
     std::error_code ec;
-    while (!stopping) {
+    while (!stop.stop_requested()) {
       auto message = input->get(slice, ec);
       if (ec == errc::empty) continue;
       if (!message) break;  // end_of_stream, closed, or the queue's node is gone
       std::string_view rest{*message};
-      while (!rest.empty() && !stopping) {
+      while (!rest.empty() && !stop.stop_requested()) {
         rest.remove_prefix(command.write_stdin(rest, slice, ec));
         if (ec && ec != errc::timeout) break;  // the command closed its stdin
       }
@@ -61,12 +57,13 @@ struct queued_command::state {
   }
 
   void start_pumps() {
-    reader = std::thread{[this] { pump_stdout(); }};
-    if (input) writer = std::thread{[this] { pump_stdin(); }};
+    reader = std::jthread{[this](std::stop_token stop) { pump_stdout(stop); }};
+    if (input) writer = std::jthread{[this](std::stop_token stop) { pump_stdin(stop); }};
   }
 
   ~state() {
-    stopping = true;
+    reader.request_stop();
+    writer.request_stop();
     command.kill();  // no-op once reaped
     if (reader.joinable()) reader.join();
     if (writer.joinable()) writer.join();
