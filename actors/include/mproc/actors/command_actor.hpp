@@ -36,39 +36,55 @@ using line_atom = caf::atom_constant<caf::atom("line")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using close_stdin_atom = caf::atom_constant<caf::atom("closestdin")>;
 
+namespace detail {
+
+struct command_state {
+  subprocess::popen command;
+  std::jthread reader;  // forwards stdout lines; stopped and joined when the actor ends
+
+  ~command_state() {
+    // The last reference to the actor (and so to this state) may be dropped by the reader
+    // thread itself, right after its final send; it cannot join itself and is ending anyway.
+    if (reader.joinable() && reader.get_id() == std::this_thread::get_id()) reader.detach();
+  }
+};
+
+inline caf::behavior command_behavior(caf::event_based_actor* self, std::shared_ptr<command_state> st,
+                                      caf::actor sink) {
+  auto me = self->address();  // weak: the reader thread must not keep the actor alive
+  st->reader = std::jthread{[state = st.get(), sink, me](std::stop_token stop) {
+    std::error_code ec;
+    state->command.for_each_stdout_line(
+        [&](std::string&& line) { caf::anon_send(sink, line_atom::value, std::move(line)); }, stop, ec);
+    if (stop.stop_requested()) return;
+    int code = state->command.wait();
+    caf::anon_send(sink, exited_atom::value, code);
+    caf::anon_send_exit(me, caf::exit_reason::normal);
+  }};
+  self->attach_functor([st] {
+    st->reader.request_stop();
+    st->command.kill();  // no-op once reaped
+    if (st->reader.joinable() && st->reader.get_id() != std::this_thread::get_id()) st->reader.join();
+  });
+  return {
+      [st](const std::string& bytes) {
+        std::error_code ec;  // a command that closed its stdin: its exit reports the rest
+        st->command.write_stdin(bytes, ec);
+      },
+      [st](close_stdin_atom) { st->command.close_stdin(); },
+  };
+}
+
+}  // namespace detail
+
 inline caf::actor spawn_command(caf::actor_system& sys, std::vector<std::string> argv, caf::actor sink,
                                 subprocess::options opts = {}) {
-  struct command_state {
-    subprocess::popen command;
-    std::jthread reader;  // forwards stdout lines; stopped and joined when the actor ends
-  };
   opts.stdin_mode = opts.stdout_mode = subprocess::stream::pipe;
-  auto st = std::make_shared<command_state>();
-  st->command = subprocess::popen{std::move(argv), opts};
-  return sys.spawn<caf::detached>([st, sink](caf::event_based_actor* self) -> caf::behavior {
-    auto me = self->address();  // weak: the reader thread must not keep the actor alive
-    st->reader = std::jthread{[state = st.get(), sink, me](std::stop_token stop) {
-      std::error_code ec;
-      state->command.for_each_stdout_line(
-          [&](std::string&& line) { caf::anon_send(sink, line_atom::value, std::move(line)); }, stop, ec);
-      if (stop.stop_requested()) return;
-      int code = state->command.wait();
-      caf::anon_send(sink, exited_atom::value, code);
-      caf::anon_send_exit(me, caf::exit_reason::normal);
-    }};
-    self->attach_functor([st] {
-      st->reader.request_stop();
-      st->command.kill();  // no-op once reaped
-      if (st->reader.joinable() && st->reader.get_id() != std::this_thread::get_id()) st->reader.join();
-    });
-    return {
-        [st](const std::string& bytes) {
-          std::error_code ec;  // a command that closed its stdin: its exit reports the rest
-          st->command.write_stdin(bytes, ec);
-        },
-        [st](close_stdin_atom) { st->command.close_stdin(); },
-    };
-  });
+  auto st = std::make_shared<detail::command_state>();
+  st->command = subprocess::popen{std::move(argv), opts};  // throws before any actor exists
+  // State and sink travel as spawn arguments, not captures: CAF 0.17 dereferences a null
+  // argument tuple for a function spawned without arguments (UBSan reports it).
+  return sys.spawn<caf::detached>(detail::command_behavior, std::move(st), std::move(sink));
 }
 
 }  // namespace mproc::actors
