@@ -23,6 +23,27 @@ void count_lines(mproc::queue_reader<std::string> lines) {
 }
 MPROC_ENTRY(count_lines);
 
+/// In a child process: runs a command; exit 0 when its output came back right.
+void run_a_command() {
+  mproc::subprocess::run_options o;
+  o.capture = true;
+  o.input = "from a child\n";
+  auto r = mproc::subprocess::run({"cat"}, o);
+  std::_Exit(r.returncode == 0 && r.stdout_bytes == "from a child\n" ? 0 : 1);
+}
+MPROC_ENTRY(run_a_command);
+
+/// Commands started inside children, under every start method (the fork method's child gets a
+/// launcher thread of its own: the parent's does not exist in it).
+class subprocess_in_children : public mt::method_test {};
+
+TEST_P(subprocess_in_children, a_child_process_runs_a_command) {
+  sp::run({"true"});  // this process has a launcher thread now; a fork child must not use it
+  EXPECT_EQ(run_child(run_a_command), 0);
+  EXPECT_TRUE(mt::zombie_children(::getpid()).empty());
+}
+INSTANTIATE_TEST_SUITE_P(all_methods, subprocess_in_children, mt::all_start_methods(), mt::method_name);
+
 class subprocess_queues : public testing::Test {
  protected:
   mproc::node node;
