@@ -12,15 +12,14 @@ namespace mt = mproc::test;
 
 namespace {
 
-class command_actor : public testing::Test {
+class command_actor : public mt::reaping_test {
  protected:
-  mt::guard watchdog{30s};
   caf::actor_system_config cfg;
   std::optional<caf::actor_system> sys;
   void SetUp() override { sys.emplace(cfg); }
   void TearDown() override {
     sys.reset();  // waits for every actor: a command actor that did not end would hang here
-    EXPECT_TRUE(mt::zombie_children(::getpid()).empty());
+    reaping_test::TearDown();
   }
 
   /// The next (line_atom, text) message, or "<timeout>".

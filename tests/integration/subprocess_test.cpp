@@ -21,12 +21,8 @@ namespace mt = mproc::test;
 
 namespace {
 
-/// Every test: a watchdog, and no zombie child of ours at the end.
-class subprocess : public testing::Test {
+class subprocess : public mt::reaping_test {
  protected:
-  mt::guard watchdog{30s};
-  void TearDown() override { EXPECT_TRUE(mt::zombie_children(::getpid()).empty()); }
-
   static sp::run_options captured() {
     sp::run_options o;
     o.capture = true;
@@ -88,6 +84,18 @@ TEST_F(subprocess, timeout_kills_and_reaps_then_reports) {
   } catch (const mproc::error& e) {
     EXPECT_EQ(e.code(), errc::timeout);
   }
+  // A command that never stops writing (and never ends a line) still ends at the deadline.
+  ec.clear();
+  t0 = mt::steady::now();
+  r = sp::run({"sh", "-c", "while :; do printf x; done"}, o, ec);
+  EXPECT_EQ(ec, errc::timeout);
+  EXPECT_LT(mt::steady::now() - t0, 5s);
+  EXPECT_GT(r.stdout_bytes.size(), 0u);
+  sp::popen endless{{"sh", "-c", "while :; do printf x; done"}, piped(false, true)};
+  t0 = mt::steady::now();
+  EXPECT_EQ(endless.read_stdout_line(200ms, ec), std::nullopt);
+  EXPECT_EQ(ec, errc::timeout);
+  EXPECT_LT(mt::steady::now() - t0, 5s);
   // communicate on a handle: same rule, and the handle knows the command is gone.
   sp::popen p{{"sleep", "10"}, piped(false, true)};
   auto ref = mt::ref_of(p.pid());

@@ -52,6 +52,8 @@ int poll_timeout(deadline until) {
   return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
 }
 
+bool passed(deadline until) { return until != forever && std::chrono::steady_clock::now() >= until; }
+
 /// poll(2) on one descriptor until it is ready or the deadline passes; false on timeout.
 bool ready_within(int fd, short events, deadline until) {
   for (;;) {
@@ -134,13 +136,13 @@ std::optional<int> wait_until(popen_state& s, deadline until) {
   }
 }
 
-void signal(popen_state& s, int sig) {
+void send_signal_to(popen_state& s, int sig) {
   std::lock_guard lock{s.mutex};
   if (!s.returncode) pidfd_signal(s.pidfd.get(), sig);  // ESRCH before the reap is harmless
 }
 
 int kill_and_reap(popen_state& s) {
-  signal(s, SIGKILL);
+  send_signal_to(s, SIGKILL);
   return *wait_until(s, forever);
 }
 
@@ -160,7 +162,9 @@ std::optional<std::string> read_line(pipe_reader& r, deadline until, std::error_
       if (r.buffer.empty()) return std::nullopt;
       return std::exchange(r.buffer, {});
     }
-    if (!ready_within(r.fd.get(), POLLIN, until)) return ec = make_error_code(errc::timeout), std::nullopt;
+    // Checked before each read too: a stream that never ends a line must not outlast the deadline.
+    if (passed(until) || !ready_within(r.fd.get(), POLLIN, until))
+      return ec = make_error_code(errc::timeout), std::nullopt;
     if (!read_once(r.fd.get(), r.buffer, ec)) {
       if (ec) return std::nullopt;
       r.fd.reset();
@@ -198,7 +202,7 @@ void pump_all(popen_state& s, std::string_view input, deadline until, subprocess
     int rc = ::poll(fds, static_cast<nfds_t>(n), poll_timeout(until));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) return void(ec = last_error());
-    if (rc == 0) {
+    if (rc == 0 || passed(until)) {  // also a command that never stops writing ends at the deadline
       r.returncode = kill_and_reap(s);
       return void(ec = make_error_code(errc::timeout));
     }
@@ -331,7 +335,7 @@ std::optional<int> popen::wait(duration timeout) {
   return mproc::detail::wait_until(state_or_throw(state_), mproc::detail::deadline_after(timeout));
 }
 
-void popen::send_signal(int sig) { mproc::detail::signal(state_or_throw(state_), sig); }
+void popen::send_signal(int sig) { mproc::detail::send_signal_to(state_or_throw(state_), sig); }
 
 completed popen::communicate(std::string_view input, duration timeout) {
   std::error_code ec;
@@ -381,28 +385,37 @@ void popen::close_stdin() noexcept {
   if (state_) state_->in.reset();
 }
 
+namespace {
+
+using reader_of = mproc::detail::pipe_reader popen_state::*;  // &popen_state::out or ::err
+
+std::optional<std::string> read_line_of(const std::unique_ptr<popen_state>& s, reader_of which, duration timeout,
+                                        std::error_code& ec) {
+  if (!s) return ec = make_error_code(errc::invalid_argument), std::nullopt;
+  return mproc::detail::read_line((*s).*which, mproc::detail::deadline_after(timeout), ec);
+}
+
+std::optional<std::string> read_line_or_throw(const std::unique_ptr<popen_state>& s, reader_of which,
+                                              duration timeout, const char* call) {
+  std::error_code ec;
+  auto line = read_line_of(s, which, timeout, ec);
+  throw_if(ec, what_of(s ? s->args : std::vector<std::string>{}, call));
+  return line;
+}
+
+}  // namespace
+
 std::optional<std::string> popen::read_stdout_line(duration timeout) {
-  std::error_code ec;
-  auto line = read_stdout_line(timeout, ec);
-  throw_if(ec, what_of(args(), "popen::read_stdout_line"));
-  return line;
+  return read_line_or_throw(state_, &popen_state::out, timeout, "popen::read_stdout_line");
 }
-
 std::optional<std::string> popen::read_stdout_line(duration timeout, std::error_code& ec) {
-  if (!state_) return ec = make_error_code(errc::invalid_argument), std::nullopt;
-  return mproc::detail::read_line(state_->out, mproc::detail::deadline_after(timeout), ec);
+  return read_line_of(state_, &popen_state::out, timeout, ec);
 }
-
 std::optional<std::string> popen::read_stderr_line(duration timeout) {
-  std::error_code ec;
-  auto line = read_stderr_line(timeout, ec);
-  throw_if(ec, what_of(args(), "popen::read_stderr_line"));
-  return line;
+  return read_line_or_throw(state_, &popen_state::err, timeout, "popen::read_stderr_line");
 }
-
 std::optional<std::string> popen::read_stderr_line(duration timeout, std::error_code& ec) {
-  if (!state_) return ec = make_error_code(errc::invalid_argument), std::nullopt;
-  return mproc::detail::read_line(state_->err, mproc::detail::deadline_after(timeout), ec);
+  return read_line_of(state_, &popen_state::err, timeout, ec);
 }
 
 void popen::for_each_stdout_line(const std::function<void(std::string&&)>& on_line, std::stop_token stop,
