@@ -104,6 +104,26 @@ TEST_F(subprocess, timeout_kills_and_reaps_then_reports) {
   EXPECT_FALSE(mt::running(ref));
 }
 
+TEST_F(subprocess, a_new_process_group_takes_the_commands_children_along) {
+  auto o = captured();
+  o.timeout = 300ms;
+  o.new_process_group = true;
+  std::error_code ec;
+  auto r = sp::run({"sh", "-c", "sleep 30 & echo $!; wait"}, o, ec);  // sh forks sleep, no exec
+  EXPECT_EQ(ec, errc::timeout);
+  ASSERT_FALSE(r.stdout_bytes.empty());
+  pid_t background = std::stoi(r.stdout_bytes);
+  watchdog.add(background);
+  EXPECT_TRUE(mt::gone_within(mt::ref_of(background), 5s)) << "the shell's child survived the timeout";
+
+  sp::options g;
+  g.new_process_group = true;
+  sp::popen p{{"sleep", "10"}, g};
+  EXPECT_EQ(mt::read_stat(p.pid())->pgrp, p.pid());
+  p.terminate();
+  EXPECT_EQ(p.wait(), -SIGTERM);
+}
+
 TEST_F(subprocess, returncode_is_minus_the_signal) {
   sp::popen a{{"sleep", "10"}};
   sp::popen b{{"sleep", "10"}};

@@ -21,7 +21,8 @@
 //    kills the command (SIGKILL) and reaps it before the call reports errc::timeout.
 //  - No orphans: a command gets PR_SET_PDEATHSIG(SIGKILL) from a launcher thread that lives as
 //    long as the program, so it dies with the program however the program dies (SIGKILL too).
-//    A command that deliberately calls setsid/prctl itself can escape, as with any child.
+//    Not inherited by the command's own children (the kernel clears it at fork), and a
+//    command may clear it itself (prctl): what a command puts in the background is its own.
 //  - No deadlock: communicate() writes stdin and reads stdout and stderr together (poll(2)),
 //    so any amount of data can flow both ways at once.
 //  - Exec failures are reported exactly: the child sends errno back on a close-on-exec pipe.
@@ -84,6 +85,11 @@ struct options {
   /// True: start from this program's environment (then apply `env`). False: `env` only
   /// (Python's env= replaces the whole environment; this is that, with inherit_env = false).
   bool inherit_env = true;
+  /// setpgid(0, 0) in the command (Python's process_group=0): the command and whatever it starts
+  /// form a process group of their own, and a timeout, send_signal/terminate/kill and the
+  /// destructor signal the whole group, so a shell's children end with it. The group is not the
+  /// terminal's foreground group: Ctrl-C at the terminal no longer reaches it directly.
+  bool new_process_group = false;
 };
 // argv[0] without a '/' is looked up in the PATH of the command's environment (else of ours,
 // else "/bin:/usr/bin"), as execvpe does: a later entry is tried after ENOENT, and EACCES is

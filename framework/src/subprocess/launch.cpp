@@ -113,6 +113,7 @@ struct child_view {  // the request as plain C data: the child must not allocate
   char* const* candidates;
   const char* cwd;  // nullptr: ours
   const int* stdio;
+  bool new_process_group;
   int report_fd;
   pid_t parent;
 };
@@ -147,6 +148,7 @@ struct child_view {  // the request as plain C data: the child must not allocate
     int from = c.stdio[target] == launch_request::same_as_stdout ? 1 : c.stdio[target];
     if (from >= 0 && ::dup2(from, target) < 0) report_and_exit(c.report_fd, exec_report::stdio, errno);
   }
+  if (c.new_process_group && ::setpgid(0, 0) != 0) report_and_exit(c.report_fd, exec_report::stdio, errno);
   if (c.cwd != nullptr && ::chdir(c.cwd) != 0) report_and_exit(c.report_fd, exec_report::chdir, errno);
   // Only 0, 1, 2 reach the command (close_fds=True); the report pipe closes at exec.
   if (c.report_fd > 3) ::syscall(SYS_close_range, 3, c.report_fd - 1, 0);
@@ -178,7 +180,7 @@ std::string context_for(const exec_report& r, const launch_request& req) {
   switch (r.stage) {
     case exec_report::exec: return "exec " + req.argv.front() + ": " + describe(r.error);
     case exec_report::chdir: return "chdir " + req.cwd + ": " + describe(r.error);
-    case exec_report::stdio: return "redirect stdin/stdout/stderr: " + describe(r.error);
+    case exec_report::stdio: return "redirect stdin/stdout/stderr or setpgid: " + describe(r.error);
     case exec_report::parent_gone: return "the launching thread ended during the start";
   }
   return "start " + req.argv.front();
@@ -228,6 +230,7 @@ void prepare_launch(launch_request& r, const subprocess::options& opts, std::err
   }
   if (has_nul(opts.cwd.native())) return void(context = "cwd contains a NUL byte");
   r.cwd = opts.cwd.native();
+  r.new_process_group = opts.new_process_group;
   r.candidates = candidates_for(r.argv.front(), r.env);
   ec.clear();
 }
@@ -244,7 +247,7 @@ launched launch(const launch_request& r, std::error_code& ec, std::string& conte
     auto envp = c_strings(r.env);
     auto candidates = c_strings(r.candidates);
     child_view view{argv.data(), envp.data(), candidates.data(), r.cwd.empty() ? nullptr : r.cwd.c_str(),
-                    r.stdio, report_write.get(), ::getpid()};
+                    r.stdio, r.new_process_group, report_write.get(), ::getpid()};
     pid_t pid = ::fork();
     if (pid == 0) become_command(view);
     if (pid < 0) return void((ec = make_error_code(errc::spawn_failed), context = "fork: " + describe(errno)));

@@ -20,6 +20,7 @@ struct launch_request {
   std::vector<std::string> env;         // "KEY=value"
   std::vector<std::string> candidates;  // paths to try with execve, in order (PATH search)
   std::string cwd;                      // empty: ours
+  bool new_process_group = false;       // setpgid(0, 0) before exec
   /// The descriptor each of stdin, stdout, stderr becomes; -1 inherits ours; `same_as_stdout`
   /// (stderr only) makes it a copy of the command's stdout. Every one is >= 3 (see below).
   int stdio[3] = {-1, -1, -1};

@@ -25,6 +25,7 @@ struct popen_state {
   std::vector<std::string> args;
   pid_t pid = 0;
   unique_fd pidfd;
+  bool group = false;  // the command leads a process group of its own: signal the group
   unique_fd in;  // our end of the command's stdin; reset once closed
   bool in_piped = false;
   pipe_reader out, err;
@@ -138,7 +139,10 @@ std::optional<int> wait_until(popen_state& s, deadline until) {
 
 void send_signal_to(popen_state& s, int sig) {
   std::lock_guard lock{s.mutex};
-  if (!s.returncode) pidfd_signal(s.pidfd.get(), sig);  // ESRCH before the reap is harmless
+  if (s.returncode) return;
+  // The leader is not reaped yet, so its pid is still its group's id: no recycled group.
+  if (s.group) ::kill(-s.pid, sig);
+  else pidfd_signal(s.pidfd.get(), sig);  // ESRCH before the reap is harmless
 }
 
 int kill_and_reap(popen_state& s) {
@@ -265,6 +269,7 @@ subprocess::popen popen_access::start(std::vector<std::string> argv, const subpr
   if (ec) return p;
   s->pid = started.pid;
   s->pidfd = std::move(started.pidfd);
+  s->group = opts.new_process_group;
   s->args = std::move(req.argv);
   p.state_ = std::move(s);
   return p;
