@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <mutex>
 
 #include "../fd.hpp"
@@ -44,22 +43,13 @@ namespace {
 using subprocess::stream;
 constexpr std::size_t chunk = 64 * 1024;
 
-/// poll(2)'s timeout for a deadline: -1 for none, else the milliseconds left, rounded up.
-int poll_timeout(deadline until) {
-  if (until == forever) return -1;
-  auto left = until - std::chrono::steady_clock::now();
-  if (left <= left.zero()) return 0;
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
-}
-
 bool passed(deadline until) { return until != forever && std::chrono::steady_clock::now() >= until; }
 
 /// poll(2) on one descriptor until it is ready or the deadline passes; false on timeout.
 bool ready_within(int fd, short events, deadline until) {
   for (;;) {
     pollfd p{fd, events, 0};
-    int rc = ::poll(&p, 1, poll_timeout(until));
+    int rc = ::poll(&p, 1, poll_timeout_ms(until));
     if (rc > 0) return true;
     if (rc == 0) return false;
     if (errno != EINTR) return true;  // let the following read/write report the error
@@ -203,7 +193,7 @@ void pump_all(popen_state& s, std::string_view input, deadline until, subprocess
     for (auto* reader : readers)
       if (reader->fd) fds[n++] = {reader->fd.get(), POLLIN, 0};
     if (n == 0) break;
-    int rc = ::poll(fds, static_cast<nfds_t>(n), poll_timeout(until));
+    int rc = ::poll(fds, static_cast<nfds_t>(n), poll_timeout_ms(until));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) return void(ec = last_error());
     if (rc == 0 || passed(until)) {  // also a command that never stops writing ends at the deadline
