@@ -92,7 +92,15 @@ void run_on_launcher(const std::function<void()>& f) {
   done.get_future().wait();
 }
 
-// ---- the child, between fork and exec ------------------------------------------------------
+// ---- the child, between vfork and exec -----------------------------------------------------
+//
+// vfork, not fork: the child borrows our memory until it execs, so no page table is copied
+// and no copy-on-write fault follows in the parent (run({"true"}) measured 0.52 ms with vfork,
+// 0.7-3.5 ms with fork, Python 0.53-0.55 ms, in the same runs), and no fork handler runs (the
+// node's fork gate does not park its I/O thread). The price is the rule the code below keeps: between vfork and exec
+// only async-signal-safe system calls, nothing written to memory the parent uses, no return
+// from this frame. Python's _posixsubprocess does the same. Signal dispositions are not shared
+// (no CLONE_SIGHAND), so the child may reset its own.
 
 struct exec_report {
   enum stage_t : int { exec = 1, chdir = 2, stdio = 3, parent_gone = 4 } stage;
@@ -125,7 +133,7 @@ struct child_view {  // the request as plain C data: the child must not allocate
   ::_exit(127);
 }
 
-/// Async-signal-safe calls only from here to execve.
+/// Async-signal-safe system calls only from here to execve (see above: vfork).
 [[noreturn]] void become_command(const child_view& c) {
   // Handlers of this program must not run in the command; SIGPIPE and SIGXFSZ go back to their
   // defaults as Python's restore_signals does; other ignored signals stay ignored, as exec
@@ -248,9 +256,9 @@ launched launch(const launch_request& r, std::error_code& ec, std::string& conte
     auto candidates = c_strings(r.candidates);
     child_view view{argv.data(), envp.data(), candidates.data(), r.cwd.empty() ? nullptr : r.cwd.c_str(),
                     r.stdio, r.new_process_group, report_write.get(), ::getpid()};
-    pid_t pid = ::fork();
+    pid_t pid = ::vfork();
     if (pid == 0) become_command(view);
-    if (pid < 0) return void((ec = make_error_code(errc::spawn_failed), context = "fork: " + describe(errno)));
+    if (pid < 0) return void((ec = make_error_code(errc::spawn_failed), context = "vfork: " + describe(errno)));
     report_write.reset();
     exec_report report{};
     ssize_t n;

@@ -1,4 +1,4 @@
-// Internal: starting an external command (fork + exec) so that it dies with this program and
+// Internal: starting an external command (vfork + exec) so that it dies with this program and
 // its exec failure comes back typed.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace mproc::detail {
 
-/// Everything the child needs, prepared in the parent: after fork() the child may only make
+/// Everything the child needs, prepared in the parent: after vfork() the child may only make
 /// async-signal-safe calls (no allocation), so nothing is computed there.
 struct launch_request {
   std::vector<std::string> argv;
@@ -36,7 +36,7 @@ struct launched {
 /// errc::invalid_argument (empty argv, a NUL byte, a bad variable name).
 void prepare_launch(launch_request& r, const subprocess::options& opts, std::error_code& ec, std::string& context);
 
-/// Forks and execs on the launcher thread (PR_SET_PDEATHSIG follows the thread that forks, and
+/// vforks and execs on the launcher thread (PR_SET_PDEATHSIG follows the thread that forks, and
 /// that one lives as long as the program). On failure the child, if any, is already reaped and
 /// ec is command_not_found, access_denied or spawn_failed, with `context` saying what failed.
 launched launch(const launch_request& r, std::error_code& ec, std::string& context);
