@@ -37,6 +37,18 @@ class subprocess : public mt::reaping_test {
   }
 };
 
+/// Runs f, which must throw mproc::error with `code` and a what() that mentions `text`.
+template <class F>
+void expect_error(F f, errc code, const std::string& text = {}) {
+  try {
+    f();
+    ADD_FAILURE() << "no throw";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), code);
+    EXPECT_NE(std::string{e.what()}.find(text), std::string::npos) << e.what();
+  }
+}
+
 void write_script(const std::filesystem::path& path, const std::string& body, mode_t mode) {
   std::ofstream{path} << "#!/bin/sh\n" << body << "\n";
   ::chmod(path.c_str(), mode);
@@ -78,12 +90,7 @@ TEST_F(subprocess, timeout_kills_and_reaps_then_reports) {
   EXPECT_LT(mt::steady::now() - t0, 5s);
   EXPECT_EQ(r.returncode, -SIGKILL);
   EXPECT_EQ(r.stdout_bytes, "started\n");  // what came before the kill is kept
-  try {
-    (void)sp::run({"sleep", "10"}, o);
-    FAIL() << "no throw";
-  } catch (const mproc::error& e) {
-    EXPECT_EQ(e.code(), errc::timeout);
-  }
+  expect_error([&] { (void)sp::run({"sleep", "10"}, o); }, errc::timeout);
   // A command that never stops writing (and never ends a line) still ends at the deadline.
   ec.clear();
   t0 = mt::steady::now();
@@ -172,13 +179,7 @@ TEST_F(subprocess, working_directory) {
   o.cwd = dir.path();
   EXPECT_EQ(sp::run({"pwd"}, o).stdout_bytes, std::filesystem::canonical(dir.path()).string() + "\n");
   o.cwd = dir / "missing";
-  try {
-    (void)sp::run({"pwd"}, o);
-    FAIL() << "no throw";
-  } catch (const mproc::error& e) {
-    EXPECT_EQ(e.code(), errc::spawn_failed);
-    EXPECT_NE(std::string{e.what()}.find("chdir"), std::string::npos) << e.what();
-  }
+  expect_error([&] { (void)sp::run({"pwd"}, o); }, errc::spawn_failed, "chdir");
 }
 
 TEST_F(subprocess, path_search_follows_execvp) {
@@ -214,13 +215,7 @@ TEST_F(subprocess, exec_failures_are_typed) {
   EXPECT_EQ(ec, errc::access_denied);
   sp::popen directory{{dir.path().string()}, {}, ec};
   EXPECT_EQ(ec, errc::access_denied);  // execve of a directory is EACCES
-  try {
-    sp::popen p{{"/nonexistent/mproc-command"}};
-    FAIL() << "no throw";
-  } catch (const mproc::error& e) {
-    EXPECT_EQ(e.code(), errc::command_not_found);
-    EXPECT_NE(std::string{e.what()}.find("/nonexistent/mproc-command"), std::string::npos) << e.what();
-  }
+  expect_error([] { sp::popen p{{"/nonexistent/mproc-command"}}; }, errc::command_not_found, "/nonexistent/mproc-command");
   // The failed children were reaped (TearDown checks for zombies).
 }
 
