@@ -14,8 +14,8 @@
 // not decoded (see mproc/utf8.hpp). Input messages are written verbatim: add the '\n' yourself.
 // The command's stdin is closed when the input queue reports end of stream (no writer left
 // anywhere) or is closed; without an input queue the command's stdin is as the options say.
-// Once the command has closed its stdin (it exited, say), the message being written and the
-// next one taken from the input queue are dropped, and the feeding stops.
+// Once the command has closed its stdin (it exited, say), the one message that found it closed
+// is dropped, and no further message is taken from the input queue.
 // The queues may be used by any process (a consumer process can read the lines).
 //
 // Thread safety: pid(), wait(), terminate() and kill() from any thread.
