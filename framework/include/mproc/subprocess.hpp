@@ -35,7 +35,7 @@
 // path does not exist), access_denied (EACCES: not executable, or a directory on the way is
 // not searchable), timeout, invalid_argument (empty argv, an argument with a NUL byte, a pipe
 // operation on a stream that is not piped), command_failed (a nonzero return code under
-// run_options::check), spawn_failed (any other failure of fork, chdir or exec; the throwing
+// run_options::check), spawn_failed (any other failure of vfork, chdir or exec; the throwing
 // form says which and why).
 #pragma once
 
