@@ -26,11 +26,13 @@ class category_impl final : public std::error_category {
       case errc::empty: return "queue empty";
       case errc::end_of_stream: return "end of stream: no writer is left, or the peer closed its end";
       case errc::wrong_type: return "message type does not match the mailbox's type";
-      case errc::access_denied: return "peer refused: not the same user";
+      case errc::access_denied: return "access denied (a peer of another user, or a command that may not be executed)";
       case errc::message_too_large: return "message too large";
       case errc::broken_barrier: return "barrier broken";
       case errc::task_failed: return "task failed";
       case errc::worker_lost: return "worker lost";
+      case errc::command_not_found: return "command not found";
+      case errc::command_failed: return "command returned a nonzero exit status";
     }
     return "unknown mproc error";
   }

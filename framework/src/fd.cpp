@@ -170,6 +170,21 @@ bool pidfd_exited(int pidfd) noexcept {
   return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
 }
 
+std::optional<int> reap_pidfd(int pidfd, bool block, std::error_code& ec) noexcept {
+  constexpr int p_pidfd = 3;  // P_PIDFD (Linux 5.4); linux/wait.h clashes with glibc's sys/wait.h
+  siginfo_t info{};
+  for (;;) {
+    if (::waitid(static_cast<idtype_t>(p_pidfd), static_cast<id_t>(pidfd), &info, WEXITED | (block ? 0 : WNOHANG)) == 0)
+      break;
+    if (errno == EINTR) continue;
+    ec = last_error();
+    return std::nullopt;
+  }
+  ec.clear();
+  if (info.si_pid == 0) return std::nullopt;  // WNOHANG and still running
+  return info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+}
+
 int thread_count() noexcept {
   FILE* f = std::fopen("/proc/self/status", "re");
   if (f == nullptr) return -1;

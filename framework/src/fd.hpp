@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -61,6 +62,11 @@ int pidfd_open(pid_t pid, std::error_code& ec) noexcept;
 int pidfd_signal(int pidfd, int sig) noexcept;
 /// True when the process behind the pidfd has exited (a zombie counts).
 bool pidfd_exited(int pidfd) noexcept;
+/// Reaps exactly the child behind `pidfd` (waitid(P_PIDFD), never anybody else's child).
+/// Returns its exit code in Python's convention (n, or -signal) once it has exited; nullopt
+/// while it runs (only with `block` false), or with ec set when the wait failed (ECHILD:
+/// someone else's waitpid(-1) took the status).
+std::optional<int> reap_pidfd(int pidfd, bool block, std::error_code& ec) noexcept;
 
 /// Number of threads of the calling process (from /proc/self/status).
 int thread_count() noexcept;

@@ -21,10 +21,6 @@
 
 extern char** environ;
 
-namespace {
-constexpr int p_pidfd = 3;  // P_PIDFD (Linux 5.4); linux/wait.h clashes with glibc's sys/wait.h
-}
-
 namespace mproc {
 namespace detail {
 namespace {
@@ -471,16 +467,15 @@ void node_impl::watch_direct_child(const std::shared_ptr<process_state>& s) {
     watch->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                       [self, s, watch](const boost::system::error_code& ec) {
                         if (ec) return;
-                        siginfo_t info{};
                         // Reaps exactly this child: never races another waitpid user's children.
-                        if (::waitid(static_cast<idtype_t>(p_pidfd), static_cast<id_t>(watch->native_handle()), &info,
-                                     WEXITED) != 0) {
+                        std::error_code wait_ec;
+                        auto code = reap_pidfd(watch->native_handle(), true, wait_ec);
+                        if (!code) {
                           self->finish(s, 255, remote_exception{"mproc::error",
                                                                 "the child was reaped by someone else's waitpid"});
                           return;
                         }
-                        int code = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
-                        self->finish(s, code);
+                        self->finish(s, *code);
                       });
   });
 }

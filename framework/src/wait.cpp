@@ -5,7 +5,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <climits>
 #include <memory>
 #include <mutex>
 
@@ -80,12 +79,7 @@ std::vector<std::size_t> wait(std::span<const waitable> objects, std::chrono::st
   auto until = detail::deadline_after(timeout);
   std::vector<std::size_t> ready;
   for (;;) {
-    int ms = -1;
-    if (until != detail::forever) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
-      ms = static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
-    }
-    int rc = ::poll(fds.data(), fds.size(), ms);
+    int rc = ::poll(fds.data(), fds.size(), detail::poll_timeout_ms(until));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) ec = detail::last_error();
     for (std::size_t i = 0; rc > 0 && i < fds.size(); ++i)

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -163,6 +164,14 @@ class method_test : public testing::TestWithParam<mproc::start_method> {
     auto p = start(fn, std::forward<Args>(args)...);
     return finish(p);
   }
+};
+
+/// A test that starts external commands or other children by hand (no node): a watchdog, and
+/// at the end no zombie child of this process, so every child it started was reaped.
+class reaping_test : public testing::Test {
+ protected:
+  guard watchdog{30s};
+  void TearDown() override { EXPECT_TRUE(zombie_children(::getpid()).empty()); }
 };
 
 // ---- helper programs --------------------------------------------------------------------

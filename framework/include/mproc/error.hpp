@@ -33,13 +33,17 @@ enum class errc {
   empty,                ///< nothing arrived before the deadline (try_get, get with a timeout)
   end_of_stream,        ///< no more data can come: every writer is gone, or the peer end was closed
   wrong_type,           ///< the two ends disagree on the message type T
-  access_denied,        ///< a peer of another user was refused (SO_PEERCRED), or a socket is not private
+  access_denied,        ///< a peer of another user was refused (SO_PEERCRED), a socket is not private,
+                        ///< or a command may not be executed (EACCES)
   message_too_large,    ///< a message or frame over the configured limit
   // Synchronization:
   broken_barrier,       ///< the barrier was aborted, reset, timed out or lost a party (Python's BrokenBarrierError)
   // Pools:
   task_failed,          ///< a pool task threw (mproc::task_error carries its type and message)
   worker_lost,          ///< a pool worker died running the task (SIGKILL, crash, exit), retries used up
+  // Subprocess (external commands):
+  command_not_found,    ///< no such command: not on PATH, or the named file does not exist (ENOENT)
+  command_failed,       ///< a command ended with a nonzero return code where that was asked to be an error
 };
 
 /// The `mproc` error category; `name()` is "mproc".

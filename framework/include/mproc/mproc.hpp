@@ -21,5 +21,8 @@
 #include "mproc/serialization.hpp"
 #include "mproc/shared_memory.hpp"
 #include "mproc/start_method.hpp"
+#include "mproc/subprocess.hpp"
+#include "mproc/subprocess_queues.hpp"
+#include "mproc/utf8.hpp"
 #include "mproc/value.hpp"
 #include "mproc/wait.hpp"
