@@ -41,6 +41,7 @@
 
 #include "bench_support.hpp"
 #include "lock_bench.hpp"
+#include "pool_bench.hpp"
 #include "pipe_bench.hpp"
 #include "queue_bench.hpp"
 
@@ -252,6 +253,8 @@ int run(const options& opt, int argc, char** argv) {
     queue_out.insert(queue_out.end(), pipe_out.begin(), pipe_out.end());
     auto lock_out = bench::lock_figures(node, opt.quick, py_dir);
     queue_out.insert(queue_out.end(), lock_out.begin(), lock_out.end());
+    auto pool_out = bench::pool_figures(node, opt.quick, py_dir);
+    queue_out.insert(queue_out.end(), pool_out.begin(), pool_out.end());
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };

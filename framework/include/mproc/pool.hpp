@@ -4,7 +4,7 @@
 //   int square(int x) { return x * x; }
 //   MPROC_ENTRY(square);
 //   ...
-//   mproc::pool pool{node, {.workers = 4}};
+//   mproc::pool pool{node, 4};                    // or pool{node, options}
 //   auto r = pool.apply_async(square, 7);          // r.get() == 49
 //   auto all = pool.map(square, std::vector{1, 2, 3});   // {1, 4, 9}
 //   for (int v : pool.imap_unordered(square, inputs)) ...
@@ -391,6 +391,8 @@ class pool {
 
   /// Starts the workers (and runs the initializer in each: its error is thrown here).
   explicit pool(node& n, pool_options options = {});
+  /// `workers` processes, everything else by default.
+  pool(node& n, std::size_t workers);
   ~pool() = default;
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;

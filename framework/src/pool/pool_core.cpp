@@ -414,4 +414,9 @@ std::string task_entry_name(const void* fn) {
 
 namespace mproc {
 pool::pool(node& n, pool_options options) : core_(std::make_shared<detail::pool_core>(n, std::move(options))) {}
+pool::pool(node& n, std::size_t workers) : pool(n, [workers] {
+  pool_options o;
+  o.workers = workers;
+  return o;
+}()) {}
 }  // namespace mproc
