@@ -230,7 +230,10 @@ void prepare_launch(launch_request& r, const subprocess::options& opts, std::err
     if (has_nul(a)) return void(context = "an argument contains a NUL byte");
   if (opts.inherit_env)
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) r.env.emplace_back(*e);
-  for (auto& [name, value] : opts.env) {
+  for (const auto& variable : opts.env) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& name = variable.first;
+    const std::string& value = variable.second;
     if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value))
       return void(context = "bad environment variable name or value: " + name);
     std::erase_if(r.env, [&](const std::string& e) { return e.size() > name.size() && e.starts_with(name) && e[name.size()] == '='; });
