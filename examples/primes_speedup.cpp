@@ -11,20 +11,8 @@
 #include <tuple>
 #include <vector>
 
-/// Primes in [from, to), by trial division: deliberately CPU-bound.
-std::int64_t count_primes(std::int64_t from, std::int64_t to) {
-  std::int64_t n = 0;
-  for (std::int64_t x = std::max<std::int64_t>(from, 2); x < to; ++x) {
-    bool prime = true;
-    for (std::int64_t d = 2; d * d <= x; ++d)
-      if (x % d == 0) {
-        prime = false;
-        break;
-      }
-    n += prime;
-  }
-  return n;
-}
+#include "primes.hpp"
+
 MPROC_ENTRY(count_primes);
 
 int main(int argc, char** argv) {

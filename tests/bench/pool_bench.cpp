@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "primes.hpp"  // examples/
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -18,21 +20,7 @@ using clock_type = std::chrono::steady_clock;
 std::int64_t identity(std::int64_t x) { return x; }
 MPROC_ENTRY(identity);
 
-/// Primes in [from, to) by trial division: CPU-bound, no memory traffic.
-std::int64_t primes_between(std::int64_t from, std::int64_t to) {
-  std::int64_t n = 0;
-  for (std::int64_t x = std::max<std::int64_t>(from, 2); x < to; ++x) {
-    bool prime = true;
-    for (std::int64_t d = 2; d * d <= x; ++d)
-      if (x % d == 0) {
-        prime = false;
-        break;
-      }
-    n += prime;
-  }
-  return n;
-}
-MPROC_ENTRY(primes_between);
+MPROC_ENTRY(count_primes);
 
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
@@ -80,7 +68,7 @@ double cpu_seconds(mproc::node& node, std::size_t workers, std::int64_t bound) {
   mproc::pool pool{node, workers};
   pool.apply(identity, 0);
   auto t0 = clock_type::now();
-  auto counts = pool.starmap(primes_between, pieces, 1);
+  auto counts = pool.starmap(count_primes, pieces, 1);
   double s = seconds_since(t0);
   if (counts.size() != pieces.size()) throw std::runtime_error("pool bench: cpu map lost pieces");
   return s;
