@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mproc/mproc.hpp>
 #include <numeric>
+#include <random>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -303,6 +304,62 @@ TEST(pool, terminate_returns_promptly_and_fails_unfinished_tasks) {
     EXPECT_EQ(e.code(), errc::closed);
   }
   EXPECT_TRUE(pool.join(5s));
+}
+
+}  // namespace
+
+namespace {
+
+/// A few microseconds of work, so that a map of 100k tasks lasts long enough to be shot at.
+std::int64_t busy_identity(std::int64_t x) {
+  volatile std::int64_t sink = 0;
+  for (int i = 0; i < 2000; ++i) sink = sink + i;
+  return x;
+}
+MPROC_ENTRY(busy_identity);
+
+// Item 9 of the pool issue: a map of 100k tasks while 50 workers are SIGKILLed at random
+// completes with every result correct and no hang.
+TEST(pool_chaos, a_map_survives_fifty_sigkilled_workers) {
+  mproc::node node;
+  mproc::test::guard watchdog{120s};
+  mproc::pool_options o;
+  o.workers = 2;
+  o.retries = 100;  // the same chunk may be shot more than once
+  mproc::pool pool{node, o};
+  std::vector<std::int64_t> inputs(100000);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread shooter{[&] {
+    std::mt19937 rng{12345};
+    while (!done && kills < 50) {
+      auto children = node.active_children();
+      if (!children.empty()) {
+        pid_t victim = children[std::uniform_int_distribution<std::size_t>{0, children.size() - 1}(rng)];
+        if (victim != node.forkserver_pid() && ::kill(victim, SIGKILL) == 0) ++kills;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>{1, 8}(rng)));
+    }
+  }};
+  std::vector<std::int64_t> got;
+  std::exception_ptr failure;
+  int maps = 0;
+  try {
+    while (kills < 50) {  // keep the pool busy until every shot was fired
+      got = pool.map(busy_identity, inputs, 50);
+      ASSERT_EQ(got, inputs);
+      ++maps;
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  done = true;
+  shooter.join();
+  if (failure) std::rethrow_exception(failure);
+  EXPECT_GE(kills.load(), 50);
+  std::printf("%d maps of 100k tasks under %d SIGKILLs\n", maps, kills.load());
+  EXPECT_EQ(pool.map(square, iota(10)).size(), 10u) << "the pool is whole afterwards";
 }
 
 }  // namespace
