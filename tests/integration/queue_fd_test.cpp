@@ -96,6 +96,20 @@ TEST_P(queue_fds, shared_memory_travels_inside_a_message) {
   EXPECT_STREQ(static_cast<const char*>(m.data()), "hello");
 }
 
+TEST(queue_fd_memory, a_block_that_comes_back_reuses_its_mapping) {
+  mproc::node node;
+  auto q = node.make_queue<mproc::shared_memory>();
+  auto m = mproc::shared_memory::create(1 << 20);
+  q.put(m);
+  auto back = q.get(1s);
+  EXPECT_EQ(back.data(), m.data()) << "mapped anew: a buffer pool would fault every page again";
+  m = {};
+  back = {};
+  auto other = mproc::shared_memory::create(1 << 20);
+  q.put(other);
+  EXPECT_EQ(q.get(1s).data(), other.data());
+}
+
 TEST_P(queue_fds, a_lock_travels_inside_a_message) {
   auto q = node.make_queue<mproc::lock>();
   auto held = node.make_queue<int>();

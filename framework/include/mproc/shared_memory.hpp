@@ -6,8 +6,10 @@
 //
 // The block is a memfd: nothing appears in /dev/shm or anywhere else, and the kernel frees it
 // when the last process holding it exits, SIGKILL included. It travels to a child as an
-// argument of a process (its descriptor goes with the start message); a fork child inherits it.
-// Inside a queue message it cannot travel (errc::invalid_argument).
+// argument of a process (its descriptor goes with the start message) or inside a queue or pipe
+// message; a fork child inherits it. A block that comes back to a process that still maps it
+// (a buffer pool cycling through queues) reuses that mapping: no new mmap, no page faults, so
+// big buffers can travel with no copy and no per-message cost.
 //
 // Thread safety: the handle is a value; what you do in the memory is yours to synchronize
 // (see mproc/lock.hpp). Destructor: unmaps this process's view when the last copy goes.

@@ -2,7 +2,13 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <new>
+#include <utility>
 
 #include "../fd.hpp"
 
@@ -14,17 +20,42 @@ detail::shm_mapping::~shm_mapping() {
   if (fd >= 0) ::close(fd);
 }
 
+namespace {
+
+/// The blocks this process maps, by inode: a block that arrives again (its memfd duplicated
+/// through a queue) shares the live mapping. Entries expire with their last handle.
+struct mapping_cache {
+  std::mutex mutex;
+  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<detail::shm_mapping>> live;
+};
+mapping_cache* cache = new mapping_cache;  // NOLINT: intentionally leaked (used at exit)
+
+// A fork child may inherit the mutex locked by another thread: start it afresh there. The
+// inherited mappings stay valid in the child, so the entries do too.
+[[maybe_unused]] const int cache_atfork =
+    ::pthread_atfork(nullptr, nullptr, [] { new (&cache->mutex) std::mutex; });
+
+}  // namespace
+
 shared_memory shared_memory::adopt(int fd, std::size_t size) {
   auto m = std::make_shared<detail::shm_mapping>();
   m->fd = fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(size) || size == 0)
     throw error(errc::bad_message, "shared memory block smaller than announced");
+  const auto key = std::make_pair(st.st_dev, st.st_ino);
+  std::lock_guard lock{cache->mutex};
+  shared_memory s;
+  if (auto known = cache->live[key].lock(); known && known->size == size) {
+    s.map_ = std::move(known);  // `m` closes the new duplicate
+    return s;
+  }
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) throw error(detail::last_error(), "mproc::shared_memory: mmap");
   m->addr = p;
   m->size = size;
-  shared_memory s;
+  std::erase_if(cache->live, [](const auto& e) { return e.second.expired(); });
+  cache->live[key] = m;
   s.map_ = std::move(m);
   return s;
 }
