@@ -31,6 +31,7 @@ class category_impl final : public std::error_category {
       case errc::broken_barrier: return "barrier broken";
       case errc::task_failed: return "task failed";
       case errc::worker_lost: return "worker lost";
+      case errc::cancelled: return "cancelled";
       case errc::command_not_found: return "command not found";
       case errc::command_failed: return "command returned a nonzero exit status";
     }

@@ -51,6 +51,10 @@ int sleep_ms(int ms) {
 }
 MPROC_ENTRY(sleep_ms);
 
+/// Throws for a negative argument, sleeps that many milliseconds otherwise.
+int sleep_or_throw(int ms) { return sleep_ms(throw_on_negative(ms)); }
+MPROC_ENTRY(sleep_or_throw);
+
 /// Dies by SIGKILL the first time it runs for `marker` (a file it creates), returns 7 after.
 int die_once(std::string marker) {
   if (!std::filesystem::exists(marker)) {
@@ -360,6 +364,64 @@ TEST(pool_chaos, a_map_survives_fifty_sigkilled_workers) {
   EXPECT_GE(kills.load(), 50);
   std::printf("%d maps of 100k tasks under %d SIGKILLs\n", maps, kills.load());
   EXPECT_EQ(pool.map(square, iota(10)).size(), 10u) << "the pool is whole afterwards";
+}
+
+}  // namespace
+
+namespace {
+
+/// A task that runs a pool of its own (in the worker process, on that process's node).
+std::int64_t sum_of_squares_in_a_nested_pool(int n) {
+  mproc::pool inner{mproc::node::current(), 2};
+  auto squares = inner.map(square, iota(n));
+  return std::accumulate(squares.begin(), squares.end(), std::int64_t{0});
+}
+MPROC_ENTRY(sum_of_squares_in_a_nested_pool);
+
+TEST_P(pool_methods, a_task_can_run_a_pool_of_its_own) {
+  mproc::pool pool{node, workers(2)};
+  auto results = pool.map(sum_of_squares_in_a_nested_pool, std::vector<int>{10, 100}, 1);
+  EXPECT_EQ(results, (std::vector<std::int64_t>{285, 328350}));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(pool, a_task_not_yet_started_can_be_cancelled) {
+  mproc::node node;
+  mproc::pool pool{node, workers(1)};
+  auto running = pool.apply_async(sleep_ms, 300);
+  std::this_thread::sleep_for(50ms);       // the only worker is busy
+  auto queued = pool.apply_async(square, 5);  // waits for it
+  EXPECT_TRUE(queued.cancel());
+  try {
+    queued.get(1s);
+    FAIL() << "a cancelled task ran";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::cancelled);
+  }
+  EXPECT_FALSE(running.cancel()) << "a running task cannot be cancelled";
+  EXPECT_EQ(running.get(5s), 300);
+  EXPECT_FALSE(queued.cancel());
+  EXPECT_EQ(pool.apply(square, 6), 36);
+}
+
+TEST(pool, a_fail_fast_map_reports_the_first_failure_without_waiting_for_the_rest) {
+  mproc::node node;
+  mproc::pool pool{node, workers(1)};
+  // The failing item comes first; the rest would take 20 × 100 ms.
+  std::vector<int> inputs{-1};
+  for (int i = 0; i < 20; ++i) inputs.push_back(100);
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    pool.map(sleep_or_throw, inputs, 1, true);
+    FAIL() << "no error";
+  } catch (const mproc::task_error& e) {
+    EXPECT_EQ(e.exception().message, "negative: -1");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms) << "waited for chunks after the failure";
+  EXPECT_EQ(pool.apply(square, 2), 4) << "the pool goes on";
 }
 
 }  // namespace

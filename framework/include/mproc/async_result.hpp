@@ -6,7 +6,8 @@
 //
 // get() returns the value or throws: mproc::task_error (errc::task_failed) when the task threw,
 // with the exception's type name and message; errc::worker_lost when its worker died running it
-// (and retries were used up); errc::closed when the pool was terminated first;
+// (and retries were used up); errc::closed when the pool was terminated first; errc::cancelled
+// after cancel();
 // errc::timeout when a timed get ran out.
 //
 // Thread safety: every member from any number of threads; get() may be called many times (it
@@ -76,6 +77,20 @@ class result_state {
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
+  /// What cancel() does: set by the pool when it queues the task.
+  void set_canceller(std::function<bool()> f) {
+    std::lock_guard lock{mutex_};
+    canceller_ = std::move(f);
+  }
+  bool cancel() {
+    std::function<bool()> f;
+    {
+      std::lock_guard lock{mutex_};
+      if (settled_ || !canceller_) return false;
+      f = canceller_;
+    }
+    return f();
+  }
   bool successful() const {
     std::lock_guard lock{mutex_};
     if (!done_) throw error(errc::invalid_argument, "mproc::async_result::successful: not ready");
@@ -123,6 +138,7 @@ class result_state {
   std::optional<value_type> value_;
   std::exception_ptr error_;
   std::vector<std::function<void()>> on_value_, on_error_;
+  std::function<bool()> canceller_;
 };
 
 }  // namespace detail
@@ -150,6 +166,9 @@ class async_result {
     if (!wait(timeout)) throw error(errc::timeout, "mproc::async_result::get");
     return get();
   }
+  /// Cancels the task if no worker has taken it yet (Future.cancel): true then, and get() throws
+  /// errc::cancelled. False once it runs or has run.
+  bool cancel() { return state().cancel(); }
   /// Whether the task succeeded; errc::invalid_argument before it is ready (Python: ValueError).
   bool successful() const { return state().successful(); }
 

@@ -44,6 +44,8 @@ enum class errc {
   // Subprocess (external commands):
   command_not_found,    ///< no such command: not on PATH, or the named file does not exist (ENOENT)
   command_failed,       ///< a command ended with a nonzero return code where that was asked to be an error
+  // Pools, again (values never change once released):
+  cancelled,            ///< a pool task was cancelled before a worker took it
 };
 
 /// The `mproc` error category; `name()` is "mproc".

@@ -88,12 +88,26 @@ class single_job final : public pool_job {
  public:
   single_job(pool_task t, std::shared_ptr<result_state<R>> s) : task_(std::move(t)), state_(std::move(s)) {}
   bool next(pool_task& t) override {
+    std::lock_guard lock{mutex_};
     if (taken_) return false;
     taken_ = true;
     t = std::move(task_);
     return true;
   }
-  bool exhausted() const override { return taken_; }
+  bool exhausted() const override {
+    std::lock_guard lock{mutex_};
+    return taken_;
+  }
+  /// async_result::cancel(): succeeds only while no worker has the task.
+  bool try_cancel() {
+    {
+      std::lock_guard lock{mutex_};
+      if (taken_) return false;
+      taken_ = true;
+    }
+    state_->set_error(std::make_exception_ptr(error(errc::cancelled, "mproc::pool: task cancelled")));
+    return true;
+  }
   void finished(std::uint64_t, pool_result& r) override {
     if (r.failed || r.count != 1) return state_->set_error(chunk_error(r));
     try {
@@ -118,6 +132,7 @@ class single_job final : public pool_job {
     decode(in, v);
     if (in.remaining() != 0) reader::fail("trailing bytes after a task result");
   }
+  mutable std::mutex mutex_;
   pool_task task_;
   bool taken_ = false;
   std::shared_ptr<result_state<R>> state_;
@@ -153,8 +168,16 @@ class chunker {
 template <class R>
 class map_job final : public pool_job {
  public:
-  map_job(std::vector<pool_task> chunks, std::size_t items, std::shared_ptr<result_state<std::vector<R>>> s)
-      : chunks_(std::move(chunks)), parts_(chunks_.size()), left_(chunks_.size()), items_(items), state_(std::move(s)) {
+  /// `fail_fast`: the first failure is the outcome at once, and chunks not yet handed out are
+  /// dropped (chunks running finish, unseen).
+  map_job(std::vector<pool_task> chunks, std::size_t items, std::shared_ptr<result_state<std::vector<R>>> s,
+          bool fail_fast)
+      : chunks_(std::move(chunks)),
+        parts_(chunks_.size()),
+        left_(chunks_.size()),
+        items_(items),
+        fail_fast_(fail_fast),
+        state_(std::move(s)) {
     if (left_ == 0) state_->set_value({});
   }
   bool next(pool_task& t) override {
@@ -197,7 +220,17 @@ class map_job final : public pool_job {
  private:
   void complete(std::unique_lock<std::mutex>& lock, std::size_t chunks = 1) {
     left_ -= chunks;
-    if (left_ != 0) return;
+    if (fail_fast_ && error_ && handed_ < chunks_.size()) {
+      left_ -= chunks_.size() - handed_;  // never handed out now
+      handed_ = chunks_.size();
+    }
+    if (fail_fast_ && error_ && !reported_) {
+      reported_ = true;
+      auto e = error_;
+      lock.unlock();
+      return state_->set_error(e);
+    }
+    if (left_ != 0 || reported_) return;
     auto error = error_;
     std::vector<R> all;
     if (!error) {
@@ -215,6 +248,8 @@ class map_job final : public pool_job {
   std::vector<std::vector<R>> parts_;
   std::size_t left_;
   std::size_t items_;
+  bool fail_fast_;
+  bool reported_ = false;
   std::exception_ptr error_;
   std::shared_ptr<result_state<std::vector<R>>> state_;
 };
@@ -417,24 +452,29 @@ class pool {
 
   // ---- many calls ----
   /// fn(x) for every x of `inputs`, results in input order (Pool.map). chunksize 0: automatic,
-  /// as Python (len / (4 × workers), rounded up).
+  /// as Python (len / (4 × workers), rounded up). By default the first failure is reported once
+  /// every chunk has run (as Python); with `fail_fast` at once, and chunks not yet started are
+  /// dropped.
   template <class Fn, class Range>
-  std::vector<detail::task_result_t<Fn>> map(Fn fn, const Range& inputs, std::size_t chunksize = 0) {
-    return map_async(fn, inputs, chunksize).get();
+  std::vector<detail::task_result_t<Fn>> map(Fn fn, const Range& inputs, std::size_t chunksize = 0,
+                                             bool fail_fast = false) {
+    return map_async(fn, inputs, chunksize, fail_fast).get();
   }
   template <class Fn, class Range>
-  async_result<std::vector<detail::task_result_t<Fn>>> map_async(Fn fn, const Range& inputs, std::size_t chunksize = 0) {
-    return submit_map(fn, inputs, chunksize, [](const auto& x) { return detail::task_args_t<Fn>{x}; });
+  async_result<std::vector<detail::task_result_t<Fn>>> map_async(Fn fn, const Range& inputs, std::size_t chunksize = 0,
+                                                               bool fail_fast = false) {
+    return submit_map(fn, inputs, chunksize, fail_fast, [](const auto& x) { return detail::task_args_t<Fn>{x}; });
   }
   /// fn(a, b, ...) for every tuple (a, b, ...) of `inputs` (Pool.starmap).
   template <class Fn, class Range>
-  std::vector<detail::task_result_t<Fn>> starmap(Fn fn, const Range& inputs, std::size_t chunksize = 0) {
-    return starmap_async(fn, inputs, chunksize).get();
+  std::vector<detail::task_result_t<Fn>> starmap(Fn fn, const Range& inputs, std::size_t chunksize = 0,
+                                                 bool fail_fast = false) {
+    return starmap_async(fn, inputs, chunksize, fail_fast).get();
   }
   template <class Fn, class Range>
   async_result<std::vector<detail::task_result_t<Fn>>> starmap_async(Fn fn, const Range& inputs,
-                                                                   std::size_t chunksize = 0) {
-    return submit_map(fn, inputs, chunksize,
+                                                                   std::size_t chunksize = 0, bool fail_fast = false) {
+    return submit_map(fn, inputs, chunksize, fail_fast,
                       [](const auto& x) { return std::apply([](const auto&... a) { return detail::task_args_t<Fn>{a...}; }, x); });
   }
   /// fn(x) for every x of `inputs`, read lazily (an endless range works: at most a few chunks
@@ -469,11 +509,16 @@ class pool {
     t.count = 1;
     writer w{t.args};
     encode(w, detail::task_args_t<Fn>{std::forward<Args>(args)...});
-    core_->submit(std::make_shared<detail::single_job<R>>(std::move(t), s));
+    auto job = std::make_shared<detail::single_job<R>>(std::move(t), s);
+    s->set_canceller([weak = std::weak_ptr<detail::single_job<R>>{job}] {
+      auto j = weak.lock();
+      return j && j->try_cancel();
+    });
+    core_->submit(std::move(job));
     return async_result<R>{std::move(s)};
   }
   template <class Fn, class Range, class ToArgs>
-  auto submit_map(Fn fn, const Range& inputs, std::size_t chunksize, ToArgs to_args) {
+  auto submit_map(Fn fn, const Range& inputs, std::size_t chunksize, bool fail_fast, ToArgs to_args) {
     using R = detail::task_result_t<Fn>;
     static_assert(!std::is_void_v<R>, "mproc::pool::map: the task must return a value");
     const std::size_t items = static_cast<std::size_t>(std::ranges::distance(inputs));
@@ -484,7 +529,7 @@ class pool {
       if (c.add(to_args(x))) chunks.push_back(c.take());
     if (!c.empty()) chunks.push_back(c.take());
     auto s = std::make_shared<detail::result_state<std::vector<R>>>();
-    core_->submit(std::make_shared<detail::map_job<R>>(std::move(chunks), items, s));
+    core_->submit(std::make_shared<detail::map_job<R>>(std::move(chunks), items, s, fail_fast));
     return async_result<std::vector<R>>{s};
   }
   template <class Fn, class Range>
