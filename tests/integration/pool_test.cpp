@@ -2,6 +2,8 @@
 // empty inputs, exceptions, timeouts on get, close-then-join, terminate, maxtasksperchild,
 // initializer) and what Python lacks: workers dying mid-task never hang the pool.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -422,6 +424,95 @@ TEST(pool, a_fail_fast_map_reports_the_first_failure_without_waiting_for_the_res
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms) << "waited for chunks after the failure";
   EXPECT_EQ(pool.apply(square, 2), 4) << "the pool goes on";
+}
+
+}  // namespace
+
+namespace {
+
+TEST(pool_progress, a_callback_sees_every_item_of_a_map) {
+  mproc::node node;
+  mproc::pool_options o = workers(2);
+  std::vector<mproc::map_progress> seen;  // the manager thread calls, one at a time
+  o.on_progress = [&](const mproc::map_progress& p) { seen.push_back(p); };
+  mproc::pool pool{node, o};
+  pool.map(square, iota(100), 10);
+  ASSERT_EQ(seen.size(), 10u);
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i].done, seen[i - 1].done);
+  EXPECT_EQ(seen.back().done, 100u);
+  EXPECT_EQ(seen.back().total, 100u);
+  EXPECT_EQ(seen.back().eta, 0.0);
+}
+
+TEST(pool_progress, a_long_map_shows_a_line_when_stdout_is_a_terminal) {
+  int master = -1, slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  mproc::node node;
+  mproc::pool pool{node, workers(1)};
+  std::fflush(stdout);
+  int saved = ::dup(STDOUT_FILENO);
+  ::dup2(slave, STDOUT_FILENO);
+  pool.map(sleep_ms, std::vector<int>(12, 100), 1);  // 1.2 s: over the one-second threshold
+  std::fflush(stdout);
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  ::close(slave);
+  std::string shown;
+  char buf[4096];
+  ::fcntl(master, F_SETFL, O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) shown.append(buf, static_cast<std::size_t>(n));
+  ::close(master);
+  EXPECT_NE(shown.find("map: 12/12 items"), std::string::npos) << shown;
+}
+
+}  // namespace
+
+/// A result that encodes fine but refuses to decode when it holds 13.
+struct fragile {
+  int v = 0;
+};
+template <>
+struct mproc::codec<fragile> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const fragile& f) { mproc::encode(w, f.v); }
+  static void decode(reader& r, fragile& f) {
+    mproc::decode(r, f.v);
+    if (f.v == 13) throw mproc::error(mproc::errc::bad_message, "fragile 13");
+  }
+};
+
+namespace {
+
+fragile make_fragile(int v) { return fragile{v}; }
+MPROC_ENTRY(make_fragile);
+
+int throw_an_int(int) { throw 42; }
+MPROC_ENTRY(throw_an_int);
+
+TEST(pool, foreign_exceptions_and_undecodable_results_are_outcomes_too) {
+  mproc::node node;
+  mproc::pool pool{node, workers(1)};
+  try {
+    pool.apply(throw_an_int, 0);
+    FAIL() << "no error";
+  } catch (const mproc::task_error& e) {
+    EXPECT_EQ(e.exception().type, "int");
+    EXPECT_EQ(e.exception().message, "");
+  }
+  EXPECT_EQ(pool.apply(make_fragile, 12).v, 12);
+  try {
+    pool.apply(make_fragile, 13);
+    FAIL() << "an undecodable result was delivered";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::bad_message);
+  }
+  try {
+    pool.map(make_fragile, std::vector<int>{1, 13, 2});
+    FAIL() << "an undecodable result was delivered";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::bad_message);
+  }
+  EXPECT_EQ(pool.apply(square, 3), 9);
 }
 
 }  // namespace

@@ -171,8 +171,9 @@ class map_job final : public pool_job {
   /// `fail_fast`: the first failure is the outcome at once, and chunks not yet handed out are
   /// dropped (chunks running finish, unseen).
   map_job(std::vector<pool_task> chunks, std::size_t items, std::shared_ptr<result_state<std::vector<R>>> s,
-          bool fail_fast)
-      : chunks_(std::move(chunks)),
+          bool fail_fast, std::shared_ptr<progress_meter> progress)
+      : progress_(std::move(progress)),
+        chunks_(std::move(chunks)),
         parts_(chunks_.size()),
         left_(chunks_.size()),
         items_(items),
@@ -191,6 +192,7 @@ class map_job final : public pool_job {
     return handed_ == chunks_.size();
   }
   void finished(std::uint64_t seq, pool_result& r) override {
+    if (progress_) progress_->add(r.count + (r.failed ? 1 : 0));  // the manager thread only
     std::unique_lock lock{mutex_};
     if (r.failed) {
       if (!error_) error_ = chunk_error(r);
@@ -242,6 +244,7 @@ class map_job final : public pool_job {
     if (error) state_->set_error(error);
     else state_->set_value(std::move(all));
   }
+  std::shared_ptr<progress_meter> progress_;
   std::vector<pool_task> chunks_;
   std::size_t handed_ = 0;
   mutable std::mutex mutex_;
@@ -529,7 +532,8 @@ class pool {
       if (c.add(to_args(x))) chunks.push_back(c.take());
     if (!c.empty()) chunks.push_back(c.take());
     auto s = std::make_shared<detail::result_state<std::vector<R>>>();
-    core_->submit(std::make_shared<detail::map_job<R>>(std::move(chunks), items, s, fail_fast));
+    core_->submit(std::make_shared<detail::map_job<R>>(std::move(chunks), items, s, fail_fast,
+                                                       detail::progress_meter::make(core_->options(), items)));
     return async_result<std::vector<R>>{s};
   }
   template <class Fn, class Range>

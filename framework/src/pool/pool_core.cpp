@@ -9,6 +9,9 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+#include <cstdio>
+
 #include "../bootstrap.hpp"
 #include "mproc/async_result.hpp"
 #include "mproc/entry.hpp"
@@ -403,6 +406,40 @@ void pool_core::terminate() {
 }
 
 std::size_t pool_core::workers() const noexcept { return s_->size; }
+const pool_options& pool_core::options() const noexcept { return s_->options; }
+
+std::shared_ptr<progress_meter> progress_meter::make(const pool_options& options, std::size_t total) {
+  const bool display = !options.on_progress && options.progress_display && ::isatty(STDOUT_FILENO) == 1;
+  if (!options.on_progress && !display) return nullptr;
+  return std::shared_ptr<progress_meter>{new progress_meter{options.on_progress, total, display}};
+}
+
+progress_meter::progress_meter(std::function<void(const map_progress&)> report, std::size_t total, bool display)
+    : report_(std::move(report)), display_(display), start_(clock_type::now()), last_shown_(start_) {
+  p_.total = total;
+}
+
+void progress_meter::add(std::size_t items) {
+  auto now = clock_type::now();
+  p_.done += items;
+  p_.elapsed = std::chrono::duration<double>(now - start_).count();
+  p_.rate = p_.elapsed > 0 ? static_cast<double>(p_.done) / p_.elapsed : 0;
+  p_.eta = p_.rate > 0 ? static_cast<double>(p_.total - std::min(p_.done, p_.total)) / p_.rate : 0;
+  if (report_) return report_(p_);
+  // On a terminal: nothing for the first second, then at most ten lines a second, each over the
+  // last ("\r"), and a newline at the end.
+  const bool last = p_.done >= p_.total;
+  if (now - start_ < 1s && !shown_) return;
+  if (!last && now - last_shown_ < 100ms) return;
+  last_shown_ = now;
+  show(p_, last);
+}
+
+void progress_meter::show(const map_progress& p, bool last) {
+  shown_ = true;
+  std::printf("\rmap: %zu/%zu items, %.0f/s, ETA %.0fs   %s", p.done, p.total, p.rate, p.eta, last ? "\n" : "");
+  std::fflush(stdout);
+}
 
 std::string task_entry_name(const void* fn) {
   const entry_info* e = find_entry_by_fn(fn);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,15 @@
 namespace mproc {
 class node;
 
+/// Where a long map is (pool_options::on_progress).
+struct map_progress {
+  std::size_t done = 0;   ///< items with an outcome
+  std::size_t total = 0;
+  double elapsed = 0;     ///< seconds since the map was submitted
+  double rate = 0;        ///< items per second so far
+  double eta = 0;         ///< seconds left at that rate
+};
+
 /// How a pool is built (multiprocessing.Pool's arguments).
 struct pool_options {
   /// Worker processes; 0 means one per CPU (std::thread::hardware_concurrency).
@@ -42,6 +52,11 @@ struct pool_options {
   unsigned retries = 1;
   /// The node's start method unless set.
   std::optional<start_method> method;
+  /// Progress of map/starmap: called on the pool's manager thread after each chunk (keep it
+  /// short). When unset and stdout is a terminal, maps that last over a second show a line
+  /// "map: done/total items, rate/s, ETA" on stdout instead (progress_display = false: never).
+  std::function<void(const map_progress&)> on_progress;
+  bool progress_display = true;
   /// Runs first in every worker (a function registered with MPROC_ENTRY): see initializer().
   std::string initializer_entry;
   std::vector<std::byte> initializer_args;
@@ -114,11 +129,30 @@ class pool_core {
   /// Kills the workers; unfinished chunks are abandoned with errc::closed. Bounded in time.
   void terminate();
   std::size_t workers() const noexcept;
+  const pool_options& options() const noexcept;
 
   struct state;
 
  private:
   std::shared_ptr<state> s_;
+};
+
+/// Counts a map's finished items and reports them (options.on_progress, or a line on a
+/// terminal). Thread safety: add() from one thread at a time (the manager).
+class progress_meter {
+ public:
+  /// Null when nobody would see it: no callback, and no terminal or display off.
+  static std::shared_ptr<progress_meter> make(const pool_options& options, std::size_t total);
+  void add(std::size_t items);
+
+ private:
+  progress_meter(std::function<void(const map_progress&)> report, std::size_t total, bool display);
+  void show(const map_progress& p, bool last);
+  std::function<void(const map_progress&)> report_;
+  map_progress p_;
+  bool display_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_, last_shown_;
 };
 
 /// The registered name of a function (errc::unknown_entry when MPROC_ENTRY is missing, or
