@@ -43,6 +43,7 @@
 
 #include "mproc/async_result.hpp"
 #include "mproc/detail/pool_core.hpp"
+#include "mproc/detail/wire.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/error.hpp"
 #include "mproc/serialization.hpp"
@@ -115,7 +116,7 @@ class single_job final : public pool_job {
         state_->set_value(true);
       } else {
         R v{};
-        wire_decode(r, v);
+        wire::decode_record(r.values, v);
         state_->set_value(std::move(v));
       }
     } catch (const error&) {
@@ -126,12 +127,6 @@ class single_job final : public pool_job {
   void cancel(std::exception_ptr why) override { state_->set_error(why); }  // no-op once set
 
  private:
-  template <class V>
-  static void wire_decode(const pool_result& r, V& v) {
-    reader in{r.values.data(), r.values.size()};
-    decode(in, v);
-    if (in.remaining() != 0) reader::fail("trailing bytes after a task result");
-  }
   mutable std::mutex mutex_;
   pool_task task_;
   bool taken_ = false;

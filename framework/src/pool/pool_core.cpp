@@ -136,7 +136,6 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
   // Workers terminate() took away while the manager may still be waiting on them.
   std::vector<std::unique_ptr<worker_slot>> retired;
   std::deque<std::shared_ptr<pool_job>> jobs;            // with chunks still to hand out, FIFO
-  std::map<std::shared_ptr<pool_job>, std::uint64_t> next_seq;
   std::unordered_map<std::uint64_t, chunk_record> inflight;  // by chunk id
   std::deque<std::uint64_t> retry;                       // chunk ids to send again first
   std::uint64_t next_id = 0;
@@ -187,18 +186,19 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
         id = retry.front();
         retry.pop_front();
       } else {
-        while (!jobs.empty() && jobs.front()->exhausted()) jobs.pop_front();
+        // Oldest job first; exhausted ones are dropped wherever they are (a job waiting behind
+        // its read-ahead bound must not keep finished ones in the list).
         pool_task t;
         std::shared_ptr<pool_job> job;
-        for (auto& j : jobs)
-          if (j->next(t)) {
-            job = j;
-            break;
-          }
+        for (auto it = jobs.begin(); it != jobs.end() && !job;) {
+          if ((*it)->exhausted()) it = jobs.erase(it);
+          else if ((*it)->next(t)) job = *it;
+          else ++it;
+        }
         if (!job) return;
         id = ++next_id;
         t.id = id;
-        inflight[id] = chunk_record{job, next_seq[job]++, std::move(t), 0};
+        inflight[id] = chunk_record{job, job->handed_out++, std::move(t), 0};
       }
       auto& rec = inflight.at(id);
       rec.worker = best;

@@ -109,6 +109,9 @@ class pool_job {
   virtual void abandoned(std::uint64_t seq, std::exception_ptr why) = 0;
   /// No chunk will be taken any more (terminate()): what was not handed out fails with `why`.
   virtual void cancel(std::exception_ptr why) = 0;
+
+  /// Chunks the core took from this job so far: the next one's `seq` (core's lock).
+  std::uint64_t handed_out = 0;
 };
 
 class pool_core {
