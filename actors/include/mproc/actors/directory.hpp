@@ -1,0 +1,50 @@
+// mproc/actors/directory.hpp — names for actors, so a restarted actor can be found again.
+//
+//   mproc::actors::publish(sys, "stage.2", handle);      // replaces what the name held
+//   caf::actor a = mproc::actors::lookup(sys, "stage.2"); // null handle when nothing is published
+//
+// The supervisor publishes each child under its name after every (re)start; pipeline stages find
+// their downstream through it.
+//
+// Scope: today names are known within one process (one actor_system); the actor core makes them
+// node-wide with the same interface.
+//
+// Thread safety: all functions may be called from any thread.
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace mproc::actors {
+
+namespace detail {
+struct local_directory {
+  std::mutex mutex;
+  std::map<std::pair<const caf::actor_system*, std::string>, caf::actor> names;
+  static local_directory& get() {
+    static local_directory d;
+    return d;
+  }
+};
+}  // namespace detail
+
+/// Publishes `handle` under `name`, replacing the previous one; a null handle removes the name.
+inline void publish(caf::actor_system& sys, const std::string& name, const caf::actor& handle) {
+  auto& d = detail::local_directory::get();
+  std::lock_guard guard{d.mutex};
+  if (handle) d.names[{&sys, name}] = handle;
+  else d.names.erase({&sys, name});
+}
+
+/// The handle published under `name`, or a null handle.
+inline caf::actor lookup(caf::actor_system& sys, const std::string& name) {
+  auto& d = detail::local_directory::get();
+  std::lock_guard guard{d.mutex};
+  auto it = d.names.find({&sys, name});
+  return it == d.names.end() ? caf::actor{} : it->second;
+}
+
+}  // namespace mproc::actors
