@@ -13,6 +13,8 @@
 #pragma once
 
 #include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <map>
 #include <mutex>
@@ -23,7 +25,8 @@ namespace mproc::actors {
 namespace detail {
 struct local_directory {
   std::mutex mutex;
-  std::map<std::pair<const caf::actor_system*, std::string>, caf::actor> names;
+  // Weak: a name must not keep its actor alive (actor_system's destructor waits for every actor).
+  std::map<std::pair<const caf::actor_system*, std::string>, caf::actor_addr> names;
   static local_directory& get() {
     static local_directory d;
     return d;
@@ -35,7 +38,7 @@ struct local_directory {
 inline void publish(caf::actor_system& sys, const std::string& name, const caf::actor& handle) {
   auto& d = detail::local_directory::get();
   std::lock_guard guard{d.mutex};
-  if (handle) d.names[{&sys, name}] = handle;
+  if (handle) d.names[{&sys, name}] = caf::actor_cast<caf::actor_addr>(handle);
   else d.names.erase({&sys, name});
 }
 
@@ -44,7 +47,7 @@ inline caf::actor lookup(caf::actor_system& sys, const std::string& name) {
   auto& d = detail::local_directory::get();
   std::lock_guard guard{d.mutex};
   auto it = d.names.find({&sys, name});
-  return it == d.names.end() ? caf::actor{} : it->second;
+  return it == d.names.end() ? caf::actor{} : caf::actor_cast<caf::actor>(it->second);
 }
 
 }  // namespace mproc::actors
