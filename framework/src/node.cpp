@@ -700,7 +700,33 @@ node::node(node_options options) {
 
 node::node(std::shared_ptr<detail::node_impl> impl) : impl_(std::move(impl)) { detail::set_current_node(this); }
 
+namespace detail {
+namespace {
+std::mutex& shutdown_hooks_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::function<void()>>& shutdown_hooks() {
+  static std::vector<std::function<void()>> hooks;
+  return hooks;
+}
+}  // namespace
+
+void at_node_shutdown(std::function<void()> hook) {
+  std::lock_guard lock{shutdown_hooks_mutex()};
+  shutdown_hooks().push_back(std::move(hook));
+}
+}  // namespace detail
+
 node::~node() {
+  if (detail::current_node() == this) {
+    std::vector<std::function<void()>> hooks;
+    {
+      std::lock_guard lock{detail::shutdown_hooks_mutex()};
+      hooks.swap(detail::shutdown_hooks());
+    }
+    for (auto it = hooks.rbegin(); it != hooks.rend(); ++it) (*it)();
+  }
   impl_->shutdown();
   detail::shutdown_mailboxes();  // after the children are gone: they may use our queues until then
   if (detail::current_node() == this) detail::set_current_node(nullptr);

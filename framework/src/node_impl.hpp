@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,9 +66,11 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   /// A blocked call reports errc::interrupted for the SIGINTs counted up to `count`, so
   /// on_sigint() must not also re-raise them.
   void claim_sigint(std::uint64_t count) noexcept;
+  /// Starts the node's I/O thread and, if asked, its fork server (the actor runtime calls it
+  /// before CAF starts threads, so the server can still be forked cheaply).
+  void ensure_running(bool want_forkserver, std::error_code& ec);
 
  private:
-  void ensure_running(bool want_forkserver, std::error_code& ec);
   void start_forkserver(std::error_code& ec);
   void start_io_thread();
   void run_on_io(const std::function<void()>& f);
@@ -142,6 +145,10 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
 
 /// How many SIGINTs this process has received while a node handled SIGINT.
 std::uint64_t sigints_received() noexcept;
+
+/// Runs `hook` when the current node of this process is destroyed, before its children are
+/// joined (the actor runtime closes its connections there, so hosts end). Hooks run newest first.
+void at_node_shutdown(std::function<void()> hook);
 
 /// The process-wide current node (set by node's constructor, cleared by its destructor).
 node* current_node() noexcept;

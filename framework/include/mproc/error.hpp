@@ -46,6 +46,9 @@ enum class errc {
   command_failed,       ///< a command ended with a nonzero return code where that was asked to be an error
   // Pools, again (values never change once released):
   cancelled,            ///< a pool task was cancelled before a worker took it
+  // Actors:
+  actor_down,           ///< the actor ended (or never existed) before it could answer
+  host_lost,            ///< the process hosting an actor ended; the message names its exit code or signal
 };
 
 /// The `mproc` error category; `name()` is "mproc".

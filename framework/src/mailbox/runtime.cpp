@@ -136,16 +136,8 @@ const std::string& mailbox_runtime::listen(std::error_code& ec) {
   auto dir = n->impl().runtime_dir(ec);
   if (ec) return path_;
   std::string path = (dir / "mbox.sock").string();
-  auto addr = address_of(path, ec);
+  unique_fd fd = listen_private(path, ec);
   if (ec) return path_;
-  unique_fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
-  if (!fd) return ec = last_error(), path_;
-  ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||  // NOLINT: sockaddr API
-      ::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
-    ec = last_error();
-    return path_;
-  }
   start_thread();
   listener_.emplace(io_, fd.release());
   path_ = path;
@@ -227,6 +219,20 @@ std::shared_ptr<queue_core> mailbox_runtime::create_queue(std::uint64_t type_id,
   auto q = std::make_shared<queue_owner>(token, wire::type_name(type), maxsize);
   owned_.emplace(token.queue_id, q);
   return q;
+}
+
+unique_fd listen_private(const std::string& path, std::error_code& ec) {
+  auto addr = address_of(path, ec);
+  if (ec) return {};
+  unique_fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)};
+  if (!fd) return ec = last_error(), unique_fd{};
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||  // NOLINT: sockaddr API
+      ::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
+    ec = last_error();
+    return {};
+  }
+  return fd;
 }
 
 unique_fd mailbox_runtime::connect_to(const std::string& path, std::error_code& ec) {

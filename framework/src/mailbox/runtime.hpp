@@ -78,6 +78,9 @@ class mailbox_runtime {
   std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<void>> reopened_presences_;
 };
 
+/// A non-blocking listening socket at `path` (replacing a stale one), mode 0600.
+unique_fd listen_private(const std::string& path, std::error_code& ec);
+
 /// True when the peer of a connected Unix socket runs as our effective user.
 bool peer_is_same_user(int fd) noexcept;
 

@@ -52,7 +52,14 @@ enum class kind : std::uint16_t {
   reply,        // owner -> client: reply_message
   notice,       // owner -> client: the queue was closed (u8)
   give_back,    // client -> owner: records it fetched but did not consume (put back in front)
-  last = give_back,
+  // Actor routing (mproc/actor_*.hpp); type_id carries the pid of the destination process.
+  actor_hello,      // host -> parent, then parent -> host: who I am (actor_peer_hello)
+  actor_refused,    // parent -> host: not accepted (status_message), then the parent closes
+  actor_message,    // a CAF message for an actor of the destination process
+  actor_monitor,    // "tell me when your actor dies" (watcher pid, actor id)
+  actor_down,       // an actor of the origin process died (origin pid, actor id, reason)
+  actor_node_down,  // parent -> hosts: a process of the node ended (pid, reason)
+  last = actor_node_down,
 };
 
 /// Set in a header's kind: the payload starts with a u32 count of attached descriptors.

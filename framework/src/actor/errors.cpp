@@ -1,0 +1,49 @@
+#include <caf/atom.hpp>
+#include <caf/make_message.hpp>
+#include <caf/sec.hpp>
+
+#include "mproc/actor_error.hpp"
+#include "runtime.hpp"
+
+namespace mproc {
+namespace {
+constexpr caf::atom_value mproc_category = caf::atom("mproc");
+}
+
+caf::error make_caf_error(errc code, std::string context) {
+  return caf::error{static_cast<std::uint8_t>(code), mproc_category, caf::make_message(std::move(context))};
+}
+
+std::error_code to_error_code(const caf::error& e) {
+  if (!e) return {};
+  if (e.category() == mproc_category) return make_error_code(static_cast<errc>(e.code()));
+  if (e.category() == caf::atom("system")) {
+    switch (static_cast<caf::sec>(e.code())) {
+      case caf::sec::request_timeout: return make_error_code(errc::timeout);
+      case caf::sec::unexpected_message: return make_error_code(errc::wrong_type);
+      case caf::sec::request_receiver_down:
+      case caf::sec::remote_linking_failed: return make_error_code(errc::actor_down);
+      default: return make_error_code(errc::bad_message);
+    }
+  }
+  if (e.category() == caf::atom("exit")) return make_error_code(errc::actor_down);
+  return make_error_code(errc::bad_message);
+}
+
+std::string describe(const caf::error& e) {
+  if (!e) return {};
+  if (e.category() == mproc_category) {
+    std::string text = make_error_code(static_cast<errc>(e.code())).message();
+    if (e.context().match_elements<std::string>() && !e.context().get_as<std::string>(0).empty())
+      text += ": " + e.context().get_as<std::string>(0);
+    return text;
+  }
+  if (auto* rt = detail::actor_runtime::started()) return rt->system().render(e);
+  return caf::to_string(e);
+}
+
+mproc::error to_error(const caf::error& e, const std::string& what) {
+  return mproc::error(to_error_code(e), what + ": " + describe(e));
+}
+
+}  // namespace mproc

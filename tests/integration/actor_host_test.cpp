@@ -1,0 +1,220 @@
+// mproc/actor_host.hpp, actor_registry.hpp, actor_request.hpp: actors in other processes of a node.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <caf/all.hpp>
+#include <future>
+#include <mproc/actor_host.hpp>
+#include <mproc/actor_registry.hpp>
+#include <mproc/actor_request.hpp>
+#include <mproc/node.hpp>
+
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+namespace mt = mproc::test;
+
+namespace {
+
+using add_atom = caf::atom_constant<caf::atom("add")>;
+using pid_atom = caf::atom_constant<caf::atom("pid")>;
+using get_atom = caf::atom_constant<caf::atom("getall")>;
+using hang_atom = caf::atom_constant<caf::atom("hang")>;
+using ask_atom = caf::atom_constant<caf::atom("ask")>;
+
+using calc_actor = caf::typed_actor<caf::replies_to<add_atom, int, int>::with<int>>;
+
+calc_actor::behavior_type calc_impl(calc_actor::pointer, int offset) {
+  return {[offset](add_atom, int a, int b) { return a + b + offset; }};
+}
+MPROC_ACTOR(calc_impl);
+
+/// Keeps what it gets, in order; answers its pid; never answers hang.
+caf::behavior collector_impl(caf::stateful_actor<std::vector<int>>* self, int) {
+  return {
+      [self](int x) { self->state.push_back(x); },
+      [self](get_atom) { return self->state; },
+      [](pid_atom) { return static_cast<int>(::getpid()); },
+      [self](hang_atom) { return self->make_response_promise<int>(); },
+      [self](const std::string& why) { self->quit(caf::make_error(caf::sec::runtime_error, why)); },
+  };
+}
+MPROC_ACTOR(collector_impl);
+MPROC_ACTOR_MESSAGE(std::vector<int>);
+
+/// Asks another actor (in another process) and answers with what it said.
+caf::behavior asker_impl(caf::event_based_actor* self, calc_actor calc) {
+  return {[self, calc](ask_atom, int a, int b) { return self->delegate(calc, add_atom::value, a, b); }};
+}
+MPROC_ACTOR(asker_impl);
+
+struct not_registered {
+  int x = 0;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, not_registered& x) {
+  return f(caf::meta::type_name("not_registered"), x.x);
+}
+
+class actors : public mt::method_test {};
+
+TEST_P(actors, a_typed_actor_in_a_host_process_answers_requests) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto calc = host.spawn<calc_actor>(calc_impl, 10);
+  EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 2), 13);
+  auto other = host.spawn("collector_impl", 0);
+  EXPECT_EQ(mproc::request<int>(other, 5s, pid_atom::value), host.pid());
+  EXPECT_NE(host.pid(), ::getpid());
+}
+
+TEST_P(actors, messages_from_one_sender_keep_their_order) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  caf::scoped_actor self{mproc::actor_system()};
+  constexpr int n = 20000;
+  for (int i = 0; i < n; ++i) self->send(c, i);
+  auto all = mproc::request<std::vector<int>>(c, 10s, get_atom::value);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(all[i], i);
+}
+
+TEST_P(actors, a_sigkilled_host_reaches_watchers_as_host_lost_naming_the_signal_within_100ms) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  std::promise<std::pair<caf::error, std::chrono::steady_clock::time_point>> down;
+  mproc::on_down(c, [&](const caf::error& reason) { down.set_value({reason, std::chrono::steady_clock::now()}); });
+  // A request in flight fails too, instead of waiting for its timeout.
+  auto pending = std::async(std::launch::async, [&] {
+    std::error_code ec;
+    mproc::request<int>(ec, c, 20s, hang_atom::value);
+    return ec;
+  });
+  std::this_thread::sleep_for(50ms);
+  auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(host.pid(), SIGKILL), 0);
+  auto fut = down.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  auto [reason, at] = fut.get();
+  EXPECT_EQ(mproc::to_error_code(reason), mproc::errc::host_lost) << mproc::describe(reason);
+  EXPECT_NE(mproc::describe(reason).find("signal 9"), std::string::npos) << mproc::describe(reason);
+  EXPECT_LT(at - killed_at, 100ms);
+  ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(pending.get(), mproc::errc::host_lost);
+}
+
+TEST_P(actors, an_actor_that_ends_reaches_watchers_with_its_reason) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  std::promise<caf::error> down;
+  mproc::on_down(c, [&](const caf::error& reason) { down.set_value(reason); });
+  caf::anon_send(c, std::string{"enough"});
+  auto fut = down.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  auto reason = fut.get();
+  EXPECT_EQ(reason, caf::sec::runtime_error) << mproc::describe(reason);
+  // Requests to the dead actor fail at once as actor_down.
+  std::error_code ec;
+  mproc::request<int>(ec, c, 5s, pid_atom::value);
+  EXPECT_TRUE(ec == mproc::errc::actor_down || ec == mproc::errc::host_lost) << ec.message();
+}
+
+TEST_P(actors, a_request_without_answer_times_out) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  std::error_code ec;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = mproc::request<int>(ec, c, 100ms, hang_atom::value);
+  EXPECT_FALSE(r);
+  EXPECT_EQ(ec, mproc::errc::timeout);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
+  EXPECT_THROW(mproc::request<int>(c, 50ms, hang_atom::value), mproc::error);
+}
+
+TEST_P(actors, actors_in_two_hosts_talk_through_the_parent) {
+  auto a = mproc::spawn_host(node);
+  auto b = mproc::spawn_host(node);
+  watchdog.add(a.pid());
+  watchdog.add(b.pid());
+  auto calc = b.spawn<calc_actor>(calc_impl, 100);
+  auto asker = a.spawn("asker_impl", calc);  // a handle travels inside a message
+  EXPECT_EQ(mproc::request<int>(asker, 5s, ask_atom::value, 1, 2), 103);
+}
+
+TEST_P(actors, unregistered_names_types_and_interfaces_are_clear_errors) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  std::error_code ec;
+  auto none = host.spawn(ec, "no_such_actor", 1);
+  EXPECT_FALSE(none);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  // Wrong interface: collector is not a calc_actor.
+  host.spawn<calc_actor>(ec, "collector_impl", 0);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  // A message type nobody registered is refused at send, never delivered empty.
+  auto c = host.spawn("collector_impl", 0);
+  mproc::request<int>(ec, c, 5s, not_registered{7});
+  EXPECT_EQ(ec, mproc::errc::wrong_type);
+  // The actor is fine afterwards.
+  EXPECT_EQ(mproc::request<int>(c, 5s, pid_atom::value), host.pid());
+}
+
+TEST_P(actors, the_node_wide_registry_names_actors_and_checks_interfaces) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto calc = host.spawn<calc_actor>(calc_impl, 1);
+  mproc::register_actor("calc", calc);
+  auto found = mproc::lookup_actor<calc_actor>("calc");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(mproc::request<int>(*found, 5s, add_atom::value, 2, 3), 6);
+  EXPECT_TRUE(mproc::lookup_actor("calc"));  // dynamically typed: any actor
+  EXPECT_FALSE(mproc::lookup_actor("nobody"));
+  using other_actor = caf::typed_actor<caf::replies_to<int>::with<int>>;
+  std::error_code ec;
+  mproc::lookup_actor<other_actor>("calc", ec);
+  EXPECT_EQ(ec, mproc::errc::wrong_type);
+  // The name ends with its actor.
+  ::kill(host.pid(), SIGKILL);
+  EXPECT_TRUE(mt::eventually([] { return !mproc::lookup_actor("calc"); }));
+}
+
+TEST_P(actors, an_actor_in_a_process_of_its_own_ends_that_process) {
+  auto c = mproc::spawn_in_process(node, collector_impl, 0);
+  auto pid = mproc::request<int>(c, 5s, pid_atom::value);
+  watchdog.add(pid);
+  auto ref = mt::ref_of(pid);
+  caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  EXPECT_TRUE(mt::gone_within(ref, 5000ms));
+}
+
+TEST_P(actors, a_link_to_an_actor_of_a_dead_host_delivers_an_exit_message) {
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  caf::scoped_actor self{mproc::actor_system()};
+  std::promise<caf::error> exited;
+  auto watcher = mproc::actor_system().spawn([&exited, c](caf::event_based_actor* s, int) -> caf::behavior {
+    s->set_exit_handler([&exited, s](caf::exit_msg& em) {
+      exited.set_value(em.reason);
+      s->quit();
+    });
+    s->link_to(c);
+    return {[](int) {}};
+  }, 0);
+  std::this_thread::sleep_for(50ms);
+  ::kill(host.pid(), SIGKILL);
+  auto fut = exited.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  auto reason = fut.get();
+  EXPECT_EQ(mproc::to_error_code(reason), mproc::errc::host_lost) << mproc::describe(reason);
+}
+
+INSTANTIATE_TEST_SUITE_P(methods, actors, mt::all_start_methods(), mt::method_name);
+
+}  // namespace
