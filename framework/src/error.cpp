@@ -32,6 +32,7 @@ class category_impl final : public std::error_category {
       case errc::task_failed: return "task failed";
       case errc::worker_lost: return "worker lost";
       case errc::cancelled: return "cancelled";
+      case errc::too_many_restarts: return "too many restarts";
       case errc::command_not_found: return "command not found";
       case errc::command_failed: return "command returned a nonzero exit status";
     }

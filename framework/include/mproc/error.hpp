@@ -46,6 +46,8 @@ enum class errc {
   command_failed,       ///< a command ended with a nonzero return code where that was asked to be an error
   // Pools, again (values never change once released):
   cancelled,            ///< a pool task was cancelled before a worker took it
+  // Actors:
+  too_many_restarts,    ///< a supervisor's child crashed more often than its restart intensity allows
 };
 
 /// The `mproc` error category; `name()` is "mproc".
