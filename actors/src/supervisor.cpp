@@ -11,6 +11,7 @@
 #include <mproc/actors/supervisor.hpp>
 
 #include <deque>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -26,6 +27,7 @@ using resume_atom = caf::atom_constant<caf::atom("supresume")>;
 struct child_slot {
   child_spec spec;
   caf::actor handle;
+  caf::actor_addr published;  // what the directory got last for this name (weak)
   std::uint64_t restarts = 0;
   bool attempted = false;  // a start was tried once: any further start is a restart
 };
@@ -49,7 +51,7 @@ class supervisor_actor : public caf::event_based_actor {
   supervisor_actor(caf::actor_config& cfg, supervisor_spec spec)
       : caf::event_based_actor(cfg), strategy_(spec.strategy), intensity_(spec.intensity),
         observer_(std::move(spec.observer)) {
-    for (auto& c : spec.children) children_.push_back({std::move(c), {}, 0, false});
+    for (auto& c : spec.children) children_.push_back({std::move(c), {}, {}, 0, false});
   }
 
   const char* name() const override { return "mproc.supervisor"; }
@@ -78,7 +80,8 @@ class supervisor_actor : public caf::event_based_actor {
 
   // Runs on every end, exit(kill) included: whatever still runs is stopped (after our down_msg).
   void on_exit() override {
-    auto running = take_running(all_indices(), true);
+    withdraw_names();
+    auto running = take_running(all_indices());
     if (!running.empty())
       caf::anon_send(detail::spawn_stopper(home_system(), std::move(running)), detail::stop_atom::value);
   }
@@ -141,6 +144,7 @@ class supervisor_actor : public caf::event_based_actor {
     c.handle = handle;
     monitor(handle);
     publish(home_system(), c.spec.name, handle);
+    c.published = handle.address();
     if (c.restarts > 0 && observer_) send(observer_, restarted_atom::value, c.spec.name, c.restarts);
     return true;
   }
@@ -158,7 +162,7 @@ class supervisor_actor : public caf::event_based_actor {
         return;
       }
       auto group = group_of(i);
-      auto running = take_running(group, false);
+      auto running = take_running(group);
       if (running.empty()) {
         start_group(group);
         continue;
@@ -166,7 +170,7 @@ class supervisor_actor : public caf::event_based_actor {
       busy_ = true;
       stop_then(std::move(running), [this, group] {
         busy_ = false;
-        if (stopping_) return;
+        if (stopping_) return stop_all_and_quit();
         start_group(group);
         handle_pending();
       });
@@ -181,17 +185,23 @@ class supervisor_actor : public caf::event_based_actor {
     return static_cast<long long>(restart_times_.size()) <= intensity_.max_restarts;
   }
 
-  // Takes the handles of the running children of `group`, last first, to be stopped. On the
-  // final stop their names are withdrawn from the directory too (if they still name them).
-  std::vector<detail::stop_item> take_running(const std::vector<std::size_t>& group, bool final_stop) {
+  // Takes the handles of the running children of `group`, last first, to be stopped.
+  std::vector<detail::stop_item> take_running(const std::vector<std::size_t>& group) {
     std::vector<detail::stop_item> out;
     for (auto it = group.rbegin(); it != group.rend(); ++it) {
       auto& c = children_[*it];
-      if (!c.handle) continue;
-      if (final_stop && lookup(home_system(), c.spec.name) == c.handle) publish(home_system(), c.spec.name, nullptr);
-      out.push_back({std::exchange(c.handle, nullptr), c.spec.shutdown});
+      if (c.handle) out.push_back({std::exchange(c.handle, nullptr), c.spec.shutdown});
     }
     return out;
+  }
+
+  // When the supervisor ends: its children's names go, unless they now name someone else.
+  void withdraw_names() {
+    for (auto& c : children_) {
+      if (!c.published) continue;
+      if (lookup(home_system(), c.spec.name).address() == c.published) publish(home_system(), c.spec.name, nullptr);
+      c.published = caf::actor_addr{};
+    }
   }
 
   template <class Continuation>
@@ -202,13 +212,20 @@ class supervisor_actor : public caf::event_based_actor {
         .then([next](detail::stopped_atom) { next(); }, [next](caf::error&) { next(); });
   }
 
-  // Stops every child (last first), then quits with `reason`.
+  // Stops every child (last first), then quits with `reason`. A group restart that is stopping
+  // children right now finishes those stops first, so no child outlives the supervisor.
   void shut_down(caf::error reason) {
     if (std::exchange(stopping_, true)) return;
+    exit_reason_ = std::move(reason);
     pending_.clear();
-    auto running = take_running(all_indices(), true);
-    if (running.empty()) return quit(std::move(reason));
-    stop_then(std::move(running), [this, reason] { quit(reason); });
+    if (!busy_) stop_all_and_quit();
+  }
+
+  void stop_all_and_quit() {
+    withdraw_names();
+    auto running = take_running(all_indices());
+    if (running.empty()) return quit(exit_reason_);
+    stop_then(std::move(running), [this] { quit(exit_reason_); });
   }
 
   restart_strategy strategy_;
@@ -219,6 +236,7 @@ class supervisor_actor : public caf::event_based_actor {
   std::deque<steady::time_point> restart_times_;  // within the intensity window
   bool busy_ = false;                             // a group restart waits for stops
   bool stopping_ = false;                         // giving up or told to stop
+  caf::error exit_reason_;                        // ... and the reason it will quit with
 };
 
 std::error_code validate(const supervisor_spec& spec) {
@@ -246,9 +264,38 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec) {
   return sup;
 }
 
+namespace {
+
+// Builders by name; a name registered twice with different builders maps to nullptr (unusable).
+std::map<std::string, spec_builder>& spec_builders() {
+  static std::map<std::string, spec_builder> builders;  // filled before main, read-only after
+  return builders;
+}
+
+// The actor factory behind supervisor_type: (std::string builder name) -> a supervisor.
+caf::actor_factory_result spawn_by_name(caf::actor_config& cfg, caf::message& args) {
+  if (!args.match_elements<std::string>()) return {};
+  auto it = spec_builders().find(args.get_as<std::string>(0));
+  if (it == spec_builders().end() || !it->second) return {};
+  auto& sys = cfg.host->system();
+  auto spec = it->second(sys);
+  if (validate(spec)) return {};
+  auto sup = sys.spawn_class<supervisor_actor, caf::detached>(cfg, std::move(spec));
+  return {caf::actor_cast<caf::strong_actor_ptr>(std::move(sup)), sys.message_types<caf::actor>()};
+}
+
+}  // namespace
+
+bool register_supervisor_spec(const char* name, spec_builder build) {
+  auto [it, fresh] = spec_builders().emplace(name, build);
+  if (!fresh && it->second != build) it->second = nullptr;
+  return true;
+}
+
 void add_supervisor_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<child_info>("mproc.child_info");
   cfg.add_message_type<std::vector<child_info>>("std::vector<mproc.child_info>");
+  cfg.add_actor_factory(supervisor_type, spawn_by_name);
   add_errc_category(cfg);
 }
 

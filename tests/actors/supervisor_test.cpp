@@ -35,6 +35,10 @@ class event_log {
     std::lock_guard lock{mutex_};
     events_.push_back(std::move(event));
   }
+  std::vector<std::string> peek() {
+    std::lock_guard lock{mutex_};
+    return events_;
+  }
   /// The events so far, and forgets them.
   std::vector<std::string> take() {
     std::lock_guard lock{mutex_};
@@ -48,25 +52,44 @@ class event_log {
 using log_ptr = std::shared_ptr<event_log>;
 using events = std::vector<std::string>;
 
-caf::behavior worker(caf::event_based_actor* self, std::string name, log_ptr log, bool obeys_shutdown) {
-  self->set_exit_handler([self, name, log, obeys_shutdown](caf::exit_msg& exit) {
-    if (!obeys_shutdown) return log->add("ignored:" + name);
-    log->add("stop:" + name);
-    self->quit(exit.reason);
+/// What a worker does with an exit message (other than kill, which ends any actor).
+enum class on_exit_msg { quit, ignore, quit_later };
+using later_atom = caf::atom_constant<caf::atom("later")>;
+
+caf::behavior worker(caf::event_based_actor* self, std::string name, log_ptr log, on_exit_msg mode) {
+  self->set_exit_handler([self, name, log, mode](caf::exit_msg& exit) {
+    switch (mode) {
+      case on_exit_msg::quit: log->add("stop:" + name); return self->quit(exit.reason);
+      case on_exit_msg::ignore: return log->add("ignored:" + name);
+      case on_exit_msg::quit_later: log->add("stopping:" + name); return self->delayed_send(self, 50ms, later_atom::value);
+    }
   });
   return {
       [](boom_atom) { throw std::runtime_error("boom"); },
       [self](fail_atom) { self->quit(caf::make_error(caf::sec::runtime_error)); },
       [self](done_atom) { self->quit(); },
+      [self, name, log](later_atom) {
+        log->add("stop:" + name);
+        self->quit(caf::exit_reason::user_shutdown);
+      },
   };
 }
 
-ma::start_function start_worker(const std::string& name, log_ptr log, bool obeys_shutdown = true) {
+ma::start_function start_worker(const std::string& name, log_ptr log, on_exit_msg mode = on_exit_msg::quit) {
   return [=](caf::actor_system& sys) -> caf::expected<caf::actor> {
     log->add("start:" + name);
-    return sys.spawn(worker, name, log, obeys_shutdown);
+    return sys.spawn(worker, name, log, mode);
   };
 }
+
+/// A supervisor spawnable by name: one permanent worker, watched by whoever published "watcher".
+ma::supervisor_spec named_tree(caf::actor_system& sys) {
+  ma::supervisor_spec spec;
+  spec.children.push_back({"named.w", start_worker("named.w", std::make_shared<event_log>())});
+  spec.observer = ma::lookup(sys, "watcher");
+  return spec;
+}
+MPROC_SUPERVISOR(named_tree);
 
 class supervisor : public testing::Test {
  protected:
@@ -245,7 +268,7 @@ TEST_F(supervisor, too_many_restarts_stop_every_child_last_first_and_name_the_ch
   EXPECT_EQ(sys->render(reason),
             "mproc: too many restarts: child \"w\" needed more than 2 restarts within 10000 ms");
   EXPECT_EQ(log->take(), (events{"stop:c", "stop:a"}));  // stopped before the supervisor ended
-  EXPECT_FALSE(ma::lookup(*sys, "a"));
+  for (const char* name : {"a", "w", "c"}) EXPECT_FALSE(ma::lookup(*sys, name)) << name;
 }
 
 TEST_F(supervisor, restarts_older_than_the_window_do_not_count) {
@@ -279,7 +302,7 @@ TEST_F(supervisor, a_failed_start_counts_as_a_crash) {
       case 1: throw std::runtime_error("cannot start");
       case 2: return caf::actor{};
       case 3: return caf::make_error(caf::sec::runtime_error);
-      default: return s.spawn(worker, std::string{"flaky"}, log, true);
+      default: return s.spawn(worker, std::string{"flaky"}, log, on_exit_msg::quit);
     }
   };
   auto sup = ma::spawn_supervisor(
@@ -350,7 +373,7 @@ TEST_F(supervisor, supervisors_nest) {
 
 TEST_F(supervisor, a_child_that_ignores_shutdown_is_killed_after_its_bound) {
   caf::scoped_actor self{*sys};
-  auto spec = spec_of(ma::restart_strategy::one_for_one, {{"stubborn", start_worker("stubborn", log, false)}}, self);
+  auto spec = spec_of(ma::restart_strategy::one_for_one, {{"stubborn", start_worker("stubborn", log, on_exit_msg::ignore)}}, self);
   spec.children[0].shutdown = 20ms;
   auto sup = ma::spawn_supervisor(*sys, spec);
   auto stubborn = whereis(sup, "stubborn");
@@ -358,6 +381,18 @@ TEST_F(supervisor, a_child_that_ignores_shutdown_is_killed_after_its_bound) {
   EXPECT_EQ(stop(sup), caf::exit_reason::user_shutdown);
   EXPECT_EQ(down_reason(self, stubborn), caf::exit_reason::kill);
   EXPECT_EQ(log->take(), (events{"start:stubborn", "ignored:stubborn"}));
+}
+
+TEST_F(supervisor, a_stop_during_a_group_restart_waits_for_the_children_being_stopped) {
+  caf::scoped_actor self{*sys};
+  auto spec = spec_of(ma::restart_strategy::one_for_all,
+                      {{"slow", start_worker("slow", log, on_exit_msg::quit_later)}, child("w")}, self);
+  auto sup = ma::spawn_supervisor(*sys, spec);
+  caf::anon_send(whereis(sup, "w"), fail_atom::value);  // the group restart now waits for "slow"
+  EXPECT_TRUE(mt::eventually([&] { return log->peek().size() == 3; }));
+  EXPECT_EQ(stop(sup), caf::exit_reason::user_shutdown);
+  // "slow" logged its stop before it ended; the supervisor ended after it, and restarted nothing.
+  EXPECT_EQ(log->take(), (events{"start:slow", "start:w", "stopping:slow", "stop:slow"}));
 }
 
 TEST_F(supervisor, a_killed_supervisor_still_stops_its_children) {
@@ -405,6 +440,26 @@ TEST_F(supervisor, a_spec_that_cannot_work_is_refused) {
   bad([](ma::supervisor_spec& s) { s.intensity.max_restarts = -1; });
   bad([](ma::supervisor_spec& s) { s.intensity.within = 0ms; });
   EXPECT_TRUE(log->take().empty());  // nothing was started
+}
+
+}  // namespace
+
+namespace {
+
+// The path another process takes: the actor factory, with serializable arguments only.
+TEST_F(supervisor, spawns_by_name_from_a_registered_spec_builder) {
+  caf::scoped_actor self{*sys};
+  ma::publish(*sys, "watcher", caf::actor_cast<caf::actor>(self));
+  auto sup = sys->spawn<caf::actor>(ma::supervisor_type, caf::make_message(std::string{"named_tree"}));
+  ASSERT_TRUE(sup) << sys->render(sup.error());
+  caf::anon_send(whereis(*sup, "named.w"), boom_atom::value);
+  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"named.w"}, std::uint64_t{1}));
+  EXPECT_EQ(stop(*sup), caf::exit_reason::user_shutdown);
+
+  for (auto args : {caf::make_message(std::string{"no_such_tree"}), caf::make_message(42)}) {
+    auto none = sys->spawn<caf::actor>(ma::supervisor_type, args);
+    EXPECT_EQ(none.error(), caf::sec::cannot_spawn_actor_from_arguments);
+  }
 }
 
 }  // namespace

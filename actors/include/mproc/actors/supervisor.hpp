@@ -65,6 +65,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mproc/entry.hpp>  // MPROC_DETAIL_CAT
 #include <string>
 #include <system_error>
 #include <vector>
@@ -129,8 +130,29 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec);
 /// As above; on a bad spec sets `ec` and returns a null handle.
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec);
 
-/// Registers the message types above and the "mproc" error category in `cfg`; every process
-/// whose actors talk to a supervisor needs it.
+/// Builds the spec of a supervisor spawned by name (MPROC_SUPERVISOR); it may look up
+/// published actors (an observer, say) in `sys`.
+using spec_builder = supervisor_spec (*)(caf::actor_system& sys);
+
+/// The CAF actor type of supervisors spawned by name, the way another process starts one (its
+/// arguments must be serializable: a std::function is not):
+///   sys.spawn<caf::actor>(mproc::actors::supervisor_type, caf::make_message(std::string{"my_tree"}))
+/// builds the spec with the builder registered as "my_tree". An unknown name, a name registered
+/// twice with different builders, or a spec that spawn_supervisor refuses, fails the spawn
+/// (caf::sec::cannot_spawn_actor_from_arguments).
+inline constexpr const char* supervisor_type = "mproc.supervisor";
+
+/// Registers `build` under `name`; MPROC_SUPERVISOR does it before main. Returns true.
+bool register_supervisor_spec(const char* name, spec_builder build);
+
+/// Registers the message types above, the "mproc" error category and the supervisor_type actor
+/// type in `cfg`; every process whose actors talk to a supervisor, or that hosts one, needs it.
 void add_supervisor_types(caf::actor_system_config& cfg);
 
 }  // namespace mproc::actors
+
+/// Makes a spec builder (`mproc::actors::supervisor_spec fn(caf::actor_system&)`) spawnable by
+/// its spelled name in every process of the program; one line at namespace scope.
+#define MPROC_SUPERVISOR(fn)                                  \
+  [[maybe_unused]] static const bool MPROC_DETAIL_CAT(mproc_supervisor_registered_, __COUNTER__) = \
+      ::mproc::actors::register_supervisor_spec(#fn, &fn)
