@@ -155,12 +155,7 @@ class supervisor_actor : public caf::event_based_actor {
       auto i = pending_.front();
       pending_.pop_front();
       if (children_[i].handle) continue;  // a group restart already started it again
-      if (!record_restart()) {
-        shut_down(to_caf_error(errc::too_many_restarts,
-                               "child \"" + children_[i].spec.name + "\" needed more than " + std::to_string(intensity_.max_restarts) +
-                                   " restarts within " + std::to_string(intensity_.within.count()) + " ms"));
-        return;
-      }
+      if (!record_restart()) return shut_down(too_many_restarts(children_[i].spec.name));
       auto group = group_of(i);
       auto running = take_running(group);
       if (running.empty()) {
@@ -175,6 +170,12 @@ class supervisor_actor : public caf::event_based_actor {
         handle_pending();
       });
     }
+  }
+
+  caf::error too_many_restarts(const std::string& child) const {
+    return to_caf_error(errc::too_many_restarts, "child \"" + child + "\" needed more than " +
+                                                     std::to_string(intensity_.max_restarts) + " restarts within " +
+                                                     std::to_string(intensity_.within.count()) + " ms");
   }
 
   // Records a restart now; false when that makes more than max_restarts within the window.
@@ -239,29 +240,36 @@ class supervisor_actor : public caf::event_based_actor {
   caf::error exit_reason_;                        // ... and the reason it will quit with
 };
 
-std::error_code validate(const supervisor_spec& spec) {
-  if (spec.intensity.max_restarts < 0 || spec.intensity.within <= std::chrono::milliseconds::zero())
-    return make_error_code(errc::invalid_argument);
+// What makes `spec` unusable, or "" when nothing does.
+std::string problem_of(const supervisor_spec& spec) {
+  if (spec.intensity.max_restarts < 0) return "a negative max_restarts";
+  if (spec.intensity.within <= std::chrono::milliseconds::zero()) return "an intensity window that is not positive";
   std::set<std::string> names;
-  for (const auto& c : spec.children)
-    if (c.name.empty() || !c.start || c.shutdown <= std::chrono::milliseconds::zero() || !names.insert(c.name).second)
-      return make_error_code(errc::invalid_argument);
+  for (const auto& c : spec.children) {
+    if (c.name.empty()) return "a child without a name";
+    if (!names.insert(c.name).second) return "two children named \"" + c.name + "\"";
+    if (!c.start) return "child \"" + c.name + "\" has no start function";
+    if (c.shutdown <= std::chrono::milliseconds::zero())
+      return "child \"" + c.name + "\" has a shutdown bound that is not positive";
+  }
   return {};
 }
 
 }  // namespace
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec) {
-  ec = validate(spec);
-  if (ec) return nullptr;
+  ec.clear();
+  if (!problem_of(spec).empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    return nullptr;
+  }
   return sys.spawn<supervisor_actor, caf::detached>(std::move(spec));
 }
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec) {
-  std::error_code ec;
-  auto sup = spawn_supervisor(sys, std::move(spec), ec);
-  throw_if(ec, "spawn_supervisor: a child without name or start function, a duplicate name, or a bad intensity");
-  return sup;
+  if (auto problem = problem_of(spec); !problem.empty())
+    throw error(errc::invalid_argument, "spawn_supervisor: " + problem);
+  return sys.spawn<supervisor_actor, caf::detached>(std::move(spec));
 }
 
 namespace {
@@ -279,7 +287,7 @@ caf::actor_factory_result spawn_by_name(caf::actor_config& cfg, caf::message& ar
   if (it == spec_builders().end() || !it->second) return {};
   auto& sys = cfg.host->system();
   auto spec = it->second(sys);
-  if (validate(spec)) return {};
+  if (!problem_of(spec).empty()) return {};
   auto sup = sys.spawn_class<supervisor_actor, caf::detached>(cfg, std::move(spec));
   return {caf::actor_cast<caf::strong_actor_ptr>(std::move(sup)), sys.message_types<caf::actor>()};
 }

@@ -61,7 +61,9 @@ caf::behavior worker(caf::event_based_actor* self, std::string name, log_ptr log
     switch (mode) {
       case on_exit_msg::quit: log->add("stop:" + name); return self->quit(exit.reason);
       case on_exit_msg::ignore: return log->add("ignored:" + name);
-      case on_exit_msg::quit_later: log->add("stopping:" + name); return self->delayed_send(self, 50ms, later_atom::value);
+      case on_exit_msg::quit_later:
+        log->add("stopping:" + name);
+        return self->delayed_send(self, 50ms, later_atom::value);
     }
   });
   return {
@@ -140,6 +142,8 @@ class supervisor : public testing::Test {
     return out;
   }
 
+  using restart = std::pair<std::string, std::uint64_t>;
+  static restart restart_of(const std::string& name, std::uint64_t n) { return {name, n}; }
   /// The next (name, restarts) the supervisor reports to `observer`, or ("<timeout>", 0).
   static std::pair<std::string, std::uint64_t> next_restart(caf::scoped_actor& observer) {
     std::pair<std::string, std::uint64_t> out{"<timeout>", 0};
@@ -168,11 +172,12 @@ class supervisor : public testing::Test {
 
 TEST_F(supervisor, one_for_one_restarts_only_the_crashed_child) {
   caf::scoped_actor self{*sys};
-  auto sup = ma::spawn_supervisor(*sys, spec_of(ma::restart_strategy::one_for_one, {child("a"), child("b"), child("c")}, self));
+  auto sup = ma::spawn_supervisor(
+      *sys, spec_of(ma::restart_strategy::one_for_one, {child("a"), child("b"), child("c")}, self));
   auto a = whereis(sup, "a"), b = whereis(sup, "b"), c = whereis(sup, "c");
   EXPECT_EQ(log->take(), (events{"start:a", "start:b", "start:c"}));
   caf::anon_send(b, boom_atom::value);
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"b"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("b", 1));
   EXPECT_EQ(log->take(), (events{"start:b"}));
   EXPECT_EQ(whereis(sup, "a"), a);
   EXPECT_NE(whereis(sup, "b"), b);
@@ -183,11 +188,12 @@ TEST_F(supervisor, one_for_one_restarts_only_the_crashed_child) {
 
 TEST_F(supervisor, one_for_all_stops_the_others_last_first_then_starts_all_in_order) {
   caf::scoped_actor self{*sys};
-  auto sup = ma::spawn_supervisor(*sys, spec_of(ma::restart_strategy::one_for_all, {child("a"), child("b"), child("c")}, self));
+  auto sup = ma::spawn_supervisor(
+      *sys, spec_of(ma::restart_strategy::one_for_all, {child("a"), child("b"), child("c")}, self));
   auto b = whereis(sup, "b");
   log->take();
   caf::anon_send(b, fail_atom::value);
-  for (const char* name : {"a", "b", "c"}) EXPECT_EQ(next_restart(self), std::make_pair(std::string{name}, std::uint64_t{1}));
+  for (const char* name : {"a", "b", "c"}) EXPECT_EQ(next_restart(self), restart_of(name, 1));
   EXPECT_EQ(log->take(), (events{"stop:c", "stop:a", "start:a", "start:b", "start:c"}));
   EXPECT_EQ(restart_counts(sup), (std::vector<std::uint64_t>{1, 1, 1}));
   EXPECT_EQ(stop(sup), caf::exit_reason::user_shutdown);
@@ -201,7 +207,7 @@ TEST_F(supervisor, rest_for_one_restarts_the_crashed_child_and_those_after_it) {
   auto a = whereis(sup, "a");
   log->take();
   caf::anon_send(whereis(sup, "b"), boom_atom::value);
-  for (const char* name : {"b", "c", "d"}) EXPECT_EQ(next_restart(self), std::make_pair(std::string{name}, std::uint64_t{1}));
+  for (const char* name : {"b", "c", "d"}) EXPECT_EQ(next_restart(self), restart_of(name, 1));
   EXPECT_EQ(log->take(), (events{"stop:d", "stop:c", "start:b", "start:c", "start:d"}));
   EXPECT_EQ(whereis(sup, "a"), a);
   EXPECT_EQ(restart_counts(sup), (std::vector<std::uint64_t>{0, 1, 1, 1}));
@@ -217,7 +223,7 @@ TEST_F(supervisor, a_transient_child_is_restarted_only_after_a_non_normal_exit) 
                     self));
   auto crashes = whereis(sup, "crashes");
   caf::anon_send(crashes, fail_atom::value);
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"crashes"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("crashes", 1));
 
   auto finishes = whereis(sup, "finishes"), shut = whereis(sup, "shut");
   caf::anon_send(finishes, done_atom::value);
@@ -234,7 +240,8 @@ TEST_F(supervisor, a_temporary_child_is_never_restarted_not_even_with_its_group)
   caf::scoped_actor self{*sys};
   auto sup = ma::spawn_supervisor(
       *sys, spec_of(ma::restart_strategy::one_for_all,
-                    {child("once", ma::restart_type::temporary), child("p"), child("gone", ma::restart_type::temporary)},
+                    {child("once", ma::restart_type::temporary), child("p"),
+                     child("gone", ma::restart_type::temporary)},
                     self));
   auto gone = whereis(sup, "gone");
   caf::anon_send(gone, boom_atom::value);
@@ -243,7 +250,7 @@ TEST_F(supervisor, a_temporary_child_is_never_restarted_not_even_with_its_group)
   EXPECT_EQ(log->take(), (events{"start:once", "start:p", "start:gone"}));
 
   caf::anon_send(whereis(sup, "p"), fail_atom::value);  // the group restart stops "once" for good
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"p"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("p", 1));
   EXPECT_EQ(log->take(), (events{"stop:once", "start:p"}));
   EXPECT_FALSE(whereis(sup, "once"));
   EXPECT_EQ(restart_counts(sup), (std::vector<std::uint64_t>{0, 1, 0}));
@@ -258,7 +265,7 @@ TEST_F(supervisor, too_many_restarts_stop_every_child_last_first_and_name_the_ch
   self->monitor(sup);
   for (std::uint64_t n = 1; n <= 2; ++n) {
     caf::anon_send(whereis(sup, "w"), boom_atom::value);
-    EXPECT_EQ(next_restart(self), std::make_pair(std::string{"w"}, n));
+    EXPECT_EQ(next_restart(self), restart_of("w", n));
   }
   log->take();
   caf::anon_send(whereis(sup, "w"), boom_atom::value);  // the third within 10 s: one too many
@@ -278,7 +285,7 @@ TEST_F(supervisor, restarts_older_than_the_window_do_not_count) {
   auto sup = ma::spawn_supervisor(*sys, spec);
   for (std::uint64_t n = 1; n <= 3; ++n) {
     caf::anon_send(whereis(sup, "w"), fail_atom::value);
-    EXPECT_EQ(next_restart(self), std::make_pair(std::string{"w"}, n));
+    EXPECT_EQ(next_restart(self), restart_of("w", n));
     std::this_thread::sleep_for(40ms);  // the last restart leaves the window
   }
   EXPECT_EQ(stop(sup), caf::exit_reason::user_shutdown);
@@ -307,7 +314,7 @@ TEST_F(supervisor, a_failed_start_counts_as_a_crash) {
   };
   auto sup = ma::spawn_supervisor(
       *sys, spec_of(ma::restart_strategy::one_for_one, {child("a"), {"flaky", flaky}, child("c")}, self));
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"flaky"}, std::uint64_t{3}));
+  EXPECT_EQ(next_restart(self), restart_of("flaky", 3));
   EXPECT_EQ(*attempts, 4);
   EXPECT_TRUE(whereis(sup, "flaky"));
   EXPECT_EQ(restart_counts(sup), (std::vector<std::uint64_t>{0, 3, 0}));
@@ -352,16 +359,18 @@ TEST_F(supervisor, supervisors_nest) {
   caf::scoped_actor self{*sys};
   auto inner = spec_of(ma::restart_strategy::one_for_one, {child("leaf")}, self);
   inner.intensity = {1, 10s};
-  auto start_inner = [inner](caf::actor_system& s) -> caf::expected<caf::actor> { return ma::spawn_supervisor(s, inner); };
+  auto start_inner = [inner](caf::actor_system& s) -> caf::expected<caf::actor> {
+    return ma::spawn_supervisor(s, inner);
+  };
   auto outer = ma::spawn_supervisor(
       *sys, spec_of(ma::restart_strategy::one_for_one, {{"inner", start_inner}, child("peer")}, self));
   auto first_inner = whereis(outer, "inner");
   caf::anon_send(whereis(first_inner, "leaf"), boom_atom::value);
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"leaf"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("leaf", 1));
   log->take();
 
   caf::anon_send(whereis(first_inner, "leaf"), boom_atom::value);  // beyond the inner intensity
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"inner"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("inner", 1));
   auto second_inner = whereis(outer, "inner");
   EXPECT_NE(second_inner, first_inner);
   EXPECT_EQ(restart_counts(second_inner), (std::vector<std::uint64_t>{0}));  // a fresh supervisor
@@ -373,7 +382,8 @@ TEST_F(supervisor, supervisors_nest) {
 
 TEST_F(supervisor, a_child_that_ignores_shutdown_is_killed_after_its_bound) {
   caf::scoped_actor self{*sys};
-  auto spec = spec_of(ma::restart_strategy::one_for_one, {{"stubborn", start_worker("stubborn", log, on_exit_msg::ignore)}}, self);
+  auto stubborn_child = ma::child_spec{"stubborn", start_worker("stubborn", log, on_exit_msg::ignore)};
+  auto spec = spec_of(ma::restart_strategy::one_for_one, {stubborn_child}, self);
   spec.children[0].shutdown = 20ms;
   auto sup = ma::spawn_supervisor(*sys, spec);
   auto stubborn = whereis(sup, "stubborn");
@@ -419,7 +429,7 @@ TEST_F(supervisor, an_unknown_child_name_is_a_typed_error) {
 }
 
 TEST_F(supervisor, a_spec_that_cannot_work_is_refused) {
-  auto bad = [this](auto&& change) {
+  auto bad = [this](const std::string& problem, auto&& change) {
     ma::supervisor_spec spec;
     spec.children = {child("a"), child("b")};
     change(spec);
@@ -431,14 +441,15 @@ TEST_F(supervisor, a_spec_that_cannot_work_is_refused) {
       ADD_FAILURE() << "no throw";
     } catch (const mproc::error& e) {
       EXPECT_EQ(e.code(), mproc::errc::invalid_argument);
+      EXPECT_NE(std::string{e.what()}.find(problem), std::string::npos) << e.what();
     }
   };
-  bad([](ma::supervisor_spec& s) { s.children[1].name = "a"; });
-  bad([](ma::supervisor_spec& s) { s.children[0].name.clear(); });
-  bad([](ma::supervisor_spec& s) { s.children[0].start = nullptr; });
-  bad([](ma::supervisor_spec& s) { s.children[0].shutdown = 0ms; });
-  bad([](ma::supervisor_spec& s) { s.intensity.max_restarts = -1; });
-  bad([](ma::supervisor_spec& s) { s.intensity.within = 0ms; });
+  bad("two children named \"a\"", [](ma::supervisor_spec& s) { s.children[1].name = "a"; });
+  bad("a child without a name", [](ma::supervisor_spec& s) { s.children[0].name.clear(); });
+  bad("child \"a\" has no start function", [](ma::supervisor_spec& s) { s.children[0].start = nullptr; });
+  bad("child \"b\" has a shutdown bound", [](ma::supervisor_spec& s) { s.children[1].shutdown = 0ms; });
+  bad("a negative max_restarts", [](ma::supervisor_spec& s) { s.intensity.max_restarts = -1; });
+  bad("intensity window", [](ma::supervisor_spec& s) { s.intensity.within = 0ms; });
   EXPECT_TRUE(log->take().empty());  // nothing was started
 }
 
@@ -453,7 +464,7 @@ TEST_F(supervisor, spawns_by_name_from_a_registered_spec_builder) {
   auto sup = sys->spawn<caf::actor>(ma::supervisor_type, caf::make_message(std::string{"named_tree"}));
   ASSERT_TRUE(sup) << sys->render(sup.error());
   caf::anon_send(whereis(*sup, "named.w"), boom_atom::value);
-  EXPECT_EQ(next_restart(self), std::make_pair(std::string{"named.w"}, std::uint64_t{1}));
+  EXPECT_EQ(next_restart(self), restart_of("named.w", 1));
   EXPECT_EQ(stop(*sup), caf::exit_reason::user_shutdown);
 
   for (auto args : {caf::make_message(std::string{"no_such_tree"}), caf::make_message(42)}) {
