@@ -22,7 +22,8 @@ std::string context_of(const caf::error& e) {
 void add_errc_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(errc_category, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
     std::string out = "mproc: " + make_error_code(static_cast<errc>(code)).message();
-    if (context.match_elements<std::string>()) out += ": " + context.get_as<std::string>(0);
+    if (context.match_elements<std::string>() && !context.get_as<std::string>(0).empty())
+      out += ": " + context.get_as<std::string>(0);
     return out;
   });
 }

@@ -32,7 +32,8 @@ std::optional<errc> errc_of(const caf::error& e) noexcept;
 /// The context string of an "mproc" error ("" when there is none).
 std::string context_of(const caf::error& e);
 
-/// Makes actor_system::render show "mproc: <errc message>: <context>" for our errors.
+/// Makes actor_system::render show "mproc: <errc message>: <context>" for our errors (without
+/// ": <context>" when it is empty).
 void add_errc_category(caf::actor_system_config& cfg);
 
 }  // namespace mproc::actors
