@@ -255,6 +255,16 @@ std::string problem_of(const supervisor_spec& spec) {
   return {};
 }
 
+// Spawns the supervisor and, like OTP's start_link, returns once it tried the first start of
+// every child: their names are published by then. (Its first message is handled after that.)
+caf::actor launch(caf::actor_system& sys, supervisor_spec spec) {
+  auto sup = sys.spawn<supervisor_actor, caf::detached>(std::move(spec));
+  caf::scoped_actor self{sys};
+  self->request(sup, caf::infinite, children_atom::value)
+      .receive([](const std::vector<child_info>&) {}, [](const caf::error&) {});  // an error: it ended already
+  return sup;
+}
+
 }  // namespace
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec) {
@@ -263,13 +273,13 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::e
     ec = make_error_code(errc::invalid_argument);
     return nullptr;
   }
-  return sys.spawn<supervisor_actor, caf::detached>(std::move(spec));
+  return launch(sys, std::move(spec));
 }
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec) {
   if (auto problem = problem_of(spec); !problem.empty())
     throw error(errc::invalid_argument, "spawn_supervisor: " + problem);
-  return sys.spawn<supervisor_actor, caf::detached>(std::move(spec));
+  return launch(sys, std::move(spec));
 }
 
 namespace {

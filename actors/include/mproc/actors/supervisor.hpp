@@ -123,9 +123,12 @@ typename Inspector::result_type inspect(Inspector& f, child_info& x) {
   return f(caf::meta::type_name("mproc.child_info"), x.name, x.handle, x.restarts);
 }
 
-/// Spawns the supervisor; it starts its children at once. A spec that cannot work (an empty or
-/// duplicate child name, a child without start function, a negative max_restarts, a
-/// non-positive `within` or `shutdown`) throws mproc::error (errc::invalid_argument).
+/// Spawns the supervisor and returns once it tried the first start of every child (as OTP's
+/// start_link), so their names are published; a first start that failed is then handled as a
+/// crash. A spec that cannot work (an empty or duplicate child name, a child without start
+/// function, a negative max_restarts, a non-positive `within` or `shutdown`) throws mproc::error
+/// (errc::invalid_argument) saying what is wrong. Blocks the calling thread meanwhile (it may be
+/// another supervisor's start function: supervisors nest).
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec);
 /// As above; on a bad spec sets `ec` and returns a null handle.
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec);
@@ -137,9 +140,10 @@ using spec_builder = supervisor_spec (*)(caf::actor_system& sys);
 /// The CAF actor type of supervisors spawned by name, the way another process starts one (its
 /// arguments must be serializable: a std::function is not):
 ///   sys.spawn<caf::actor>(mproc::actors::supervisor_type, caf::make_message(std::string{"my_tree"}))
-/// builds the spec with the builder registered as "my_tree". An unknown name, a name registered
-/// twice with different builders, or a spec that spawn_supervisor refuses, fails the spawn
-/// (caf::sec::cannot_spawn_actor_from_arguments).
+/// builds the spec with the builder registered as "my_tree" and returns at once: the supervisor
+/// starts its children as its first act, so any request to it (whereis) is answered after that.
+/// An unknown name, a name registered twice with different builders, or a spec that
+/// spawn_supervisor refuses, fails the spawn (caf::sec::cannot_spawn_actor_from_arguments).
 inline constexpr const char* supervisor_type = "mproc.supervisor";
 
 /// Registers `build` under `name`; MPROC_SUPERVISOR does it before main. Returns true.
