@@ -438,7 +438,7 @@ TEST_F(supervisor, a_spec_that_cannot_work_is_refused) {
     EXPECT_FALSE(ma::spawn_supervisor(*sys, spec, ec));
     EXPECT_EQ(ec, mproc::errc::invalid_argument);
     try {
-      ma::spawn_supervisor(*sys, spec);
+      (void)ma::spawn_supervisor(*sys, spec);
       ADD_FAILURE() << "no throw";
     } catch (const mproc::error& e) {
       EXPECT_EQ(e.code(), mproc::errc::invalid_argument);
@@ -472,6 +472,23 @@ TEST_F(supervisor, spawns_by_name_from_a_registered_spec_builder) {
     auto none = sys->spawn<caf::actor>(ma::supervisor_type, args);
     EXPECT_EQ(none.error(), caf::sec::cannot_spawn_actor_from_arguments);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// As any CAF actor, a supervisor that nobody can reach any more ends; it stops its children then.
+TEST_F(supervisor, ends_with_its_last_handle_and_stops_its_children) {
+  caf::scoped_actor self{*sys};
+  auto sup = ma::spawn_supervisor(*sys, spec_of(ma::restart_strategy::one_for_one, {child("a"), child("b")}, self));
+  auto a = ma::lookup(*sys, "a"), b = ma::lookup(*sys, "b");
+  self->monitor(a);
+  self->monitor(b);
+  sup = nullptr;  // the observer's messages would carry a reference, but there were none
+  EXPECT_EQ(down_reason(self, b), caf::exit_reason::user_shutdown);
+  EXPECT_EQ(down_reason(self, a), caf::exit_reason::user_shutdown);
+  EXPECT_EQ(log->take(), (events{"start:a", "start:b", "stop:b", "stop:a"}));
 }
 
 }  // namespace

@@ -36,7 +36,9 @@
 //    stops its children first, then quits with that reason, so whoever waits for its down_msg
 //    knows the children are gone (a parent supervisor does just that, so supervisors nest);
 //  - by exit(kill) (which no actor can intercept): its children are stopped all the same, by a
-//    helper actor started as the supervisor dies, but after its down_msg went out.
+//    helper actor started as the supervisor dies, but after its down_msg went out;
+//  - when its last handle goes (CAF ends an actor nobody can reach): as for exit(kill). Keep the
+//    handle for as long as the children should run.
 // An actor_system waits for every actor when destroyed: stop a supervisor before that.
 //
 // Requests it answers:
@@ -129,9 +131,9 @@ typename Inspector::result_type inspect(Inspector& f, child_info& x) {
 /// function, a negative max_restarts, a non-positive `within` or `shutdown`) throws mproc::error
 /// (errc::invalid_argument) saying what is wrong. Blocks the calling thread meanwhile (it may be
 /// another supervisor's start function: supervisors nest).
-caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec);
+[[nodiscard]] caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec);
 /// As above; on a bad spec sets `ec` and returns a null handle.
-caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec);
+[[nodiscard]] caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec, std::error_code& ec);
 
 /// Builds the spec of a supervisor spawned by name (MPROC_SUPERVISOR); it may look up
 /// published actors (an observer, say) in `sys`.
