@@ -454,9 +454,6 @@ TEST_F(supervisor, a_spec_that_cannot_work_is_refused) {
   EXPECT_TRUE(log->take().empty());  // nothing was started
 }
 
-}  // namespace
-
-namespace {
 
 // The path another process takes: the actor factory, with serializable arguments only.
 TEST_F(supervisor, spawns_by_name_from_a_registered_spec_builder) {
@@ -474,9 +471,6 @@ TEST_F(supervisor, spawns_by_name_from_a_registered_spec_builder) {
   }
 }
 
-}  // namespace
-
-namespace {
 
 // As any CAF actor, a supervisor that nobody can reach any more ends; it stops its children then.
 TEST_F(supervisor, ends_with_its_last_handle_and_stops_its_children) {
