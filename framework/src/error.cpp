@@ -34,6 +34,7 @@ class category_impl final : public std::error_category {
       case errc::cancelled: return "cancelled";
       case errc::actor_down: return "actor down";
       case errc::host_lost: return "actor host process lost";
+      case errc::too_many_restarts: return "too many restarts";
       case errc::command_not_found: return "command not found";
       case errc::command_failed: return "command returned a nonzero exit status";
     }

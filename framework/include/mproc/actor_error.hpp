@@ -9,6 +9,7 @@
 // Thread safety: free functions, no shared state.
 #pragma once
 
+#include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
 #include <string>
 #include <system_error>
@@ -27,6 +28,13 @@ std::error_code to_error_code(const caf::error& e);
 
 /// The text of a CAF error: the context of an mproc error, CAF's rendering otherwise.
 std::string describe(const caf::error& e);
+
+/// The context string of an mproc error ("" for none, or for errors of other categories).
+std::string context_of(const caf::error& e);
+
+/// Makes actor_system::render show "mproc: <errc message>: <context>" for mproc errors (every
+/// process's actor system gets it; call it on configs of systems you make yourself).
+void add_error_category(caf::actor_system_config& cfg);
 
 /// A throwable mproc::error for `e`, with `what` in front of the description.
 mproc::error to_error(const caf::error& e, const std::string& what);

@@ -49,6 +49,7 @@ enum class errc {
   // Actors:
   actor_down,           ///< the actor ended (or never existed) before it could answer
   host_lost,            ///< the process hosting an actor ended; the message names its exit code or signal
+  too_many_restarts,    ///< a supervisor's child crashed more often than its restart intensity allows
 };
 
 /// The `mproc` error category; `name()` is "mproc".

@@ -30,14 +30,29 @@ std::error_code to_error_code(const caf::error& e) {
   return make_error_code(errc::bad_message);
 }
 
+std::string context_of(const caf::error& e) {
+  if (!e || e.category() != mproc_category || !e.context().match_elements<std::string>()) return {};
+  return e.context().get_as<std::string>(0);
+}
+
+namespace {
+std::string render_mproc(std::uint8_t code, const caf::message& context) {
+  std::string text = make_error_code(static_cast<errc>(code)).message();
+  if (context.match_elements<std::string>() && !context.get_as<std::string>(0).empty())
+    text += ": " + context.get_as<std::string>(0);
+  return text;
+}
+}  // namespace
+
+void add_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(mproc_category, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
+    return "mproc: " + render_mproc(code, context);
+  });
+}
+
 std::string describe(const caf::error& e) {
   if (!e) return {};
-  if (e.category() == mproc_category) {
-    std::string text = make_error_code(static_cast<errc>(e.code())).message();
-    if (e.context().match_elements<std::string>() && !e.context().get_as<std::string>(0).empty())
-      text += ": " + e.context().get_as<std::string>(0);
-    return text;
-  }
+  if (e.category() == mproc_category) return render_mproc(e.code(), e.context());
   if (auto* rt = detail::actor_runtime::started()) return rt->system().render(e);
   return caf::to_string(e);
 }

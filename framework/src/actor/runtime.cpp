@@ -138,12 +138,7 @@ actor_runtime::actor_runtime() {
   cfg.load<caf::io::middleman>();
   cfg.set("scheduler.max-threads", scheduler_threads());
   cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{0});
-  cfg.add_error_category(caf::atom("mproc"), [](std::uint8_t code, caf::atom_value, const caf::message& context) {
-    std::string text = "mproc: " + make_error_code(static_cast<errc>(code)).message();
-    if (context.match_elements<std::string>() && !context.get_as<std::string>(0).empty())
-      text += ": " + context.get_as<std::string>(0);
-    return text;
-  });
+  add_error_category(cfg);
   {
     auto& r = registrations::get();
     std::lock_guard lock{r.mutex};
