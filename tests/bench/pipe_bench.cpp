@@ -1,5 +1,7 @@
 #include "pipe_bench.hpp"
 
+#include "raw_baselines.hpp"
+
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -15,25 +17,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
-
-/// Pins the calling thread (and the children it forks from now on) to CPU 0, or restores.
-class placement {
- public:
-  explicit placement(bool pinned) {
-    ::sched_getaffinity(0, sizeof saved_, &saved_);
-    if (!pinned) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(0, &one);
-    if (::sched_setaffinity(0, sizeof one, &one) != 0) fail("sched_setaffinity");
-  }
-  ~placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
-  placement(const placement&) = delete;
-  placement& operator=(const placement&) = delete;
-
- private:
-  cpu_set_t saved_{};
-};
 
 double mproc_rtt_us(mproc::node& node, int n) {
   auto [mine, theirs] = mproc::make_pipe<std::int64_t>();
@@ -62,36 +45,6 @@ double mproc_rtt_us(mproc::node& node, int n) {
   return us;
 }
 
-double raw_rtt_us(int n) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) fail("socketpair");
-  pid_t pid = ::fork();
-  if (pid < 0) fail("fork");
-  if (pid == 0) {
-    ::close(sv[0]);
-    std::int64_t v;
-    while (::read(sv[1], &v, sizeof v) == sizeof v) {
-      ++v;
-      if (::write(sv[1], &v, sizeof v) != sizeof v) break;
-    }
-    ::_exit(0);
-  }
-  ::close(sv[1]);
-  auto once = [&](std::int64_t i) {
-    std::int64_t v = i;
-    if (::write(sv[0], &v, sizeof v) != sizeof v || ::read(sv[0], &v, sizeof v) != sizeof v || v != i + 1)
-      fail("raw ping-pong failed");
-  };
-  for (int i = 0; i < 100; ++i) once(i);
-  auto t0 = clock_type::now();
-  for (std::int64_t i = 0; i < n; ++i) once(i);
-  double us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n;
-  ::close(sv[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return us;
-}
-
 }  // namespace
 
 namespace bench {
@@ -109,7 +62,7 @@ std::vector<figure> pipe_figures(mproc::node& node, bool quick) {
       std::string p = pinned ? "pinned" : "unpinned";
       placement where{pinned};
       s["pipe.int64.rtt." + p].samples.push_back(mproc_rtt_us(node, n));
-      s["raw.af_unix.rtt." + p].samples.push_back(raw_rtt_us(n));
+      s["raw.af_unix.rtt." + p].samples.push_back(raw_af_unix_rtt_us(n));
     }
   }
   std::vector<figure> out;

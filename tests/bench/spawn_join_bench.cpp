@@ -42,6 +42,7 @@
 #include "bench_support.hpp"
 #include "lock_bench.hpp"
 #include "pool_bench.hpp"
+#include "actor_bench.hpp"
 #include "pipe_bench.hpp"
 #include "queue_bench.hpp"
 
@@ -182,11 +183,14 @@ struct options {
   bool quick = false;
   bool python = true;
   std::string out = "bench-results.json";
+  std::string only;  // a figure-name prefix: run just that group ("actor")
 };
 
 struct sizes {
   int rounds, raw, mproc_fast, mproc_spawn, py_fork, py_forkserver, py_spawn, settle_ms;
 };
+
+int finish(const options& opt, const std::vector<bench::figure>& out);
 
 int run(const options& opt, int argc, char** argv) {
   const sizes n = opt.quick ? sizes{3, 50, 20, 10, 20, 10, 5, 100} : sizes{5, 200, 200, 50, 50, 20, 10, 200};
@@ -209,6 +213,10 @@ int run(const options& opt, int argc, char** argv) {
 
   const std::string self = "/proc/self/exe";
   std::vector<bench::figure> queue_out;
+  if (opt.only == "actor") {
+    mproc::node node{argc, argv};
+    return finish(opt, bench::actor_figures(node, opt.quick));
+  }
   {
     // Baselines run while this node exists (its I/O thread sleeps meanwhile), so each round
     // measures every figure under the same conditions.
@@ -255,6 +263,9 @@ int run(const options& opt, int argc, char** argv) {
     queue_out.insert(queue_out.end(), lock_out.begin(), lock_out.end());
     auto pool_out = bench::pool_figures(node, opt.quick, py_dir);
     queue_out.insert(queue_out.end(), pool_out.begin(), pool_out.end());
+    // Last: it starts CAF's threads in this process.
+    auto actor_out = bench::actor_figures(node, opt.quick);
+    queue_out.insert(queue_out.end(), actor_out.begin(), actor_out.end());
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
@@ -282,6 +293,10 @@ int run(const options& opt, int argc, char** argv) {
       out.push_back(fig(name));
 
   out.insert(out.end(), queue_out.begin(), queue_out.end());
+  return finish(opt, out);
+}
+
+int finish(const options& opt, const std::vector<bench::figure>& out) {
   bench::print_table(stdout, out);
   std::ofstream file{opt.out};
   bench::write_json(file, out);
@@ -305,9 +320,10 @@ int main(int argc, char** argv) {
       if (a == "--quick") opt.quick = true;
       else if (a == "--no-python") opt.python = false;
       else if (a == "--out" && i + 1 < argc) opt.out = argv[++i];
+      else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
       else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
       else {
-        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python]\n";
+        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor]\n";
         return 2;
       }
     }
