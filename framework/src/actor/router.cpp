@@ -360,6 +360,7 @@ void actor_router::accept_next() {
 void actor_router::on_accepted(unique_fd fd) {
   if (!peer_is_same_user(fd.get())) return;  // closed by unique_fd: another user gets nothing
   auto conn = std::make_shared<connection>(mailbox_runtime::instance().io(), std::move(fd));
+  conn->set_direct_writes(true);
   auto bound = std::make_shared<std::uint32_t>(0);  // the host's pid once its hello arrived
   std::weak_ptr<actor_router> self = weak_from_this();
   std::weak_ptr<connection> weak_conn = conn;
@@ -529,6 +530,7 @@ void actor_router::connect_uplink(const std::string& path, std::chrono::steady_c
   unique_fd fd = mailbox_runtime::connect_to(path, ec);
   if (ec) return void(why = "cannot connect to " + path);
   auto conn = std::make_shared<connection>(mailbox_runtime::instance().io(), std::move(fd));
+  conn->set_direct_writes(true);
   struct handshake {
     bool done = false;
     std::error_code ec;

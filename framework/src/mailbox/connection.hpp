@@ -94,6 +94,12 @@ class connection : public std::enable_shared_from_this<connection> {
     kick(lock);
   }
 
+  /// Latency mode (the actor router's connections): a frame appended while the connection has
+  /// been idle for a while is written at once by the appending thread, saving the wake-up of the
+  /// I/O thread on every request and reply. Back-to-back frames still go through the I/O thread,
+  /// so a stream of messages keeps its batching. Call before start().
+  void set_direct_writes(bool on) noexcept { direct_writes_ = on; }
+
   /// Waits until everything appended so far has been written. False on timeout or when the
   /// connection broke first. Must not be called on the I/O thread.
   bool flush(deadline until);
@@ -145,6 +151,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t appended_ = 0;  // bytes ever appended
   std::uint64_t written_total_ = 0;  // bytes ever written
   bool ended_ = false;
+  bool direct_writes_ = false;
+  std::chrono::steady_clock::time_point last_kick_{};  // with mutex_ held
 };
 
 }  // namespace mproc::detail
