@@ -8,6 +8,7 @@
 
 #include <mproc/actors/caf_error.hpp>
 #include <mproc/actors/directory.hpp>
+#include <mproc/actor_runtime.hpp>
 #include <mproc/actors/supervisor.hpp>
 
 #include <deque>
@@ -316,5 +317,8 @@ void add_supervisor_types(caf::actor_system_config& cfg) {
   cfg.add_actor_factory(supervisor_type, spawn_by_name);
   add_errc_category(cfg);
 }
+
+// Every process of a node that uses the supervisor knows its types (mproc/actor_runtime.hpp).
+MPROC_ACTOR_CONFIG(add_supervisor_types);
 
 }  // namespace mproc::actors

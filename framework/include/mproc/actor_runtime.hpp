@@ -38,6 +38,9 @@ namespace mproc {
 /// when no mproc::node exists in the process.
 caf::actor_system& actor_system();
 
+/// True when `sys` is the actor system of this process's node (not one made by hand).
+bool is_node_actor_system(const caf::actor_system& sys) noexcept;
+
 namespace detail {
 using actor_config_hook = void (*)(caf::actor_system_config&);
 /// Adds a registration applied to every process's actor_system_config.

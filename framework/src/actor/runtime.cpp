@@ -225,4 +225,9 @@ caf::strong_actor_ptr lookup_actor_impl(const std::string& name, const std::set<
 
 caf::actor_system& actor_system() { return detail::actor_runtime::instance().system(); }
 
+bool is_node_actor_system(const caf::actor_system& sys) noexcept {
+  auto* rt = detail::actor_runtime::started();
+  return rt != nullptr && &rt->system() == &sys;
+}
+
 }  // namespace mproc

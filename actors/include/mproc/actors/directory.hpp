@@ -6,8 +6,10 @@
 // The supervisor publishes each child under its name after every (re)start; pipeline stages find
 // their downstream through it.
 //
-// Scope: today names are known within one process (one actor_system); the actor core makes them
-// node-wide with the same interface.
+// Scope: for the actor system of an mproc node (mproc::actor_system()) names are node-wide: they
+// are mproc::register_actor / lookup_actor names (mproc/actor_registry.hpp), visible from every
+// process of the node. For any other actor system (one a test makes by hand) they are known
+// within that system only.
 //
 // Thread safety: all functions may be called from any thread.
 #pragma once
@@ -16,6 +18,7 @@
 #include <caf/actor_addr.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <mproc/actor_registry.hpp>
 #include <map>
 #include <mutex>
 #include <string>
@@ -36,6 +39,7 @@ struct local_directory {
 
 /// Publishes `handle` under `name`, replacing the previous one; a null handle removes the name.
 inline void publish(caf::actor_system& sys, const std::string& name, const caf::actor& handle) {
+  if (mproc::is_node_actor_system(sys)) return mproc::register_actor(name, handle);
   auto& d = detail::local_directory::get();
   std::lock_guard guard{d.mutex};
   if (handle) d.names[{&sys, name}] = caf::actor_cast<caf::actor_addr>(handle);
@@ -44,6 +48,7 @@ inline void publish(caf::actor_system& sys, const std::string& name, const caf::
 
 /// The handle published under `name`, or a null handle.
 inline caf::actor lookup(caf::actor_system& sys, const std::string& name) {
+  if (mproc::is_node_actor_system(sys)) return mproc::lookup_actor(name).value_or(caf::actor{});
   auto& d = detail::local_directory::get();
   std::lock_guard guard{d.mutex};
   auto it = d.names.find({&sys, name});
