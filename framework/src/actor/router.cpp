@@ -65,14 +65,7 @@ actor_router::actor_router(caf::actor_system& sys, std::string registrations)
   io_context_.proxy_registry_ptr(&proxies_);
 }
 
-actor_router::~actor_router() {
-  shutdown();
-  // The last reference may be a reaper's own (it ran after shutdown): never join oneself.
-  for (auto& t : reapers_) {
-    if (t.get_id() == std::this_thread::get_id()) t.detach();
-    else if (t.joinable()) t.join();
-  }
-}
+actor_router::~actor_router() { shutdown(); }
 
 caf::strong_actor_ptr actor_router::make_proxy(caf::node_id nid, caf::actor_id aid) {
   auto pid = pid_of(nid);
@@ -500,10 +493,10 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
     }
     if (stopped_) return;
   }
-  // Off the I/O thread: learning the exit status may take a moment.
+  // Off the I/O thread: learning the exit status may take a moment. Detached: it holds only a
+  // weak reference, so a router that ends meanwhile is simply not told.
   std::weak_ptr<actor_router> self = weak_from_this();
-  std::lock_guard lock{mutex_};
-  reapers_.emplace_back([self, pid, proc] {
+  std::thread([self, pid, proc] {
     auto reason = host_reason(pid, proc);
     auto r = self.lock();
     if (!r) return;
@@ -520,7 +513,7 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
       for (auto& [p, link] : r->downlinks_) others.push_back(link.conn);
     }
     for (auto& c : others) c->send(wire::kind::actor_node_down, 0, as_bytes(buffer));
-  });
+  }).detach();
 }
 
 // -- host side --------------------------------------------------------------------------------

@@ -13,6 +13,9 @@
 // a host's death kills all proxies of its process with errc::host_lost (exit code or signal,
 // learnt from the node's pidfd reaping) and is announced to the other hosts.
 //
+// Limit: a host's own hosts (spawn_host called inside a host) are reachable from that host only;
+// the rest of the node routes everything it does not know to its parent.
+//
 // Thread safety: all members from any thread; frame handlers run on the mailbox I/O thread.
 #pragma once
 
@@ -155,9 +158,9 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::map<std::uint32_t, std::shared_ptr<process_state>> hosts_;  // spawned by us: exit reasons
   std::string path_;
   std::optional<boost::asio::posix::stream_descriptor> listener_;
-  std::vector<std::thread> reapers_;  // wait for dead hosts' exit status
   /// Requests sent from this process and not answered yet, by (requester, response id): CAF
   /// would let them wait for their timeout when the other side dies; we answer them at once.
+  /// A request that timed out and is never answered stays until its actor or process ends.
   struct pending_request {
     std::uint32_t pid;
     caf::actor_id aid;
