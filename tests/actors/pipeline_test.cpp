@@ -1,0 +1,241 @@
+// mproc/actors/pipeline.hpp: stages in one process, spawned by name as across processes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include <mproc/actors/actor_error.hpp>
+#include <mproc/actors/directory.hpp>
+#include <mproc/actors/pipeline.hpp>
+
+#include "actor_fixture.hpp"
+
+namespace ma = mproc::actors;
+namespace mt = mproc::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---- the functions the stages run, and what they saw -----------------------------------
+
+std::atomic<std::uint64_t> item_limit{0};    // numbers() yields 0 .. item_limit-1
+std::atomic<std::uint64_t> generated{0};     // items numbers() made so far
+std::atomic<std::uint64_t> max_ahead{0};     // most items the source was ahead of slow_collect
+std::atomic<int> branch_items[3];
+std::mutex collected_mutex;
+std::vector<int> collected;
+
+std::optional<int> numbers(std::uint64_t i) {
+  if (i >= item_limit) return std::nullopt;
+  ++generated;
+  return static_cast<int>(i);
+}
+int square(int x) { return x * x; }
+int twice(int x) { return 2 * x; }
+bool is_even(int x) { return x % 2 == 0; }
+std::string needs_text(const std::string& s) { return s; }
+template <int Branch>
+int branch(int x) {
+  ++branch_items[Branch];
+  return x;
+}
+int branch0(int x) { return branch<0>(x); }
+int branch1(int x) { return branch<1>(x); }
+int branch2(int x) { return branch<2>(x); }
+
+void collect(int x) {
+  std::lock_guard guard{collected_mutex};
+  collected.push_back(x);
+}
+std::size_t collected_count() {
+  std::lock_guard guard{collected_mutex};
+  return collected.size();
+}
+/// A slow sink that measures how far the source runs ahead of it.
+void slow_collect(int x) {
+  auto done_before = collected_count();
+  // The source's unacknowledged items include every item generated and not yet through here.
+  auto ahead = generated.load() - done_before;
+  for (auto seen = max_ahead.load(); ahead > seen && !max_ahead.compare_exchange_weak(seen, ahead);) {}
+  std::this_thread::sleep_for(1ms);
+  collect(x);
+}
+
+MPROC_STAGE_FN(numbers);
+MPROC_STAGE_FN(square);
+MPROC_STAGE_FN(twice);
+MPROC_STAGE_FN(is_even);
+MPROC_STAGE_FN(needs_text);
+MPROC_STAGE_FN(branch0);
+MPROC_STAGE_FN(branch1);
+MPROC_STAGE_FN(branch2);
+MPROC_STAGE_FN(collect);
+MPROC_STAGE_FN(slow_collect);
+
+class pipeline : public mt::actor_fixture {
+ protected:
+  void SetUp() override {
+    actor_fixture::SetUp();
+    generated = 0;
+    max_ahead = 0;
+    for (auto& b : branch_items) b = 0;
+    std::lock_guard guard{collected_mutex};
+    collected.clear();
+  }
+
+  /// The count of (done_atom, count), or nullopt when none came in time.
+  static std::optional<std::uint64_t> wait_done(caf::scoped_actor& self) {
+    std::optional<std::uint64_t> count;
+    self->receive([&](ma::done_atom, std::uint64_t n) { count = n; }, caf::after(20s) >> [] {});
+    return count;
+  }
+  static std::vector<int> output() {
+    std::lock_guard guard{collected_mutex};
+    return collected;
+  }
+  static std::vector<int> expected(int n, int (*f)(int)) {
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = f(i);
+    return v;
+  }
+  /// Every stage ended normally (after the end of stream).
+  void expect_all_end_normally(caf::scoped_actor& self, const std::vector<caf::actor>& stages) {
+    for (auto& s : stages) EXPECT_EQ(wait_down(self, s), caf::error{}) << "stage " << to_string(s.address());
+  }
+};
+
+TEST_F(pipeline, a_chain_delivers_in_source_order_and_every_stage_ends_after_the_end_of_stream) {
+  item_limit = 200;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
+  auto map = ma::spawn_map(*sys, "square", "square", "out");
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "square");
+  for (auto& s : {sink, map, src}) self->monitor(s);
+  EXPECT_EQ(wait_done(self), 200u);
+  EXPECT_EQ(output(), expected(200, square));
+  expect_all_end_normally(self, {sink, map, src});
+}
+
+TEST_F(pipeline, a_filter_drops_items_and_stages_may_start_in_any_order) {
+  item_limit = 100;
+  caf::scoped_actor self{*sys};
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "evens");  // its downstream is not there yet
+  std::this_thread::sleep_for(20ms);
+  auto filter = ma::spawn_filter(*sys, "evens", "is_even", "out");
+  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
+  EXPECT_EQ(wait_done(self), 50u);
+  std::vector<int> evens;
+  for (int i = 0; i < 100; i += 2) evens.push_back(i);
+  EXPECT_EQ(output(), evens);
+  for (auto& s : {sink, filter, src}) self->monitor(s);
+  expect_all_end_normally(self, {sink, filter, src});
+}
+
+TEST_F(pipeline, fan_out_spreads_items_round_robin_and_fan_in_merges_them_all) {
+  item_limit = 600;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
+  auto merge = ma::spawn_fan_in(*sys, "merge", 3, "out");
+  std::vector<caf::actor> stages{sink, merge};
+  for (int b = 0; b < 3; ++b)
+    stages.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge"));
+  stages.push_back(ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}));
+  stages.push_back(ma::spawn_source(*sys, "numbers", "numbers", "split"));
+  for (auto& s : stages) self->monitor(s);
+  EXPECT_EQ(wait_done(self), 600u);
+  auto out = output();
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, expected(600, [](int x) { return x; }));
+  EXPECT_EQ(branch_items[0] + branch_items[1] + branch_items[2], 600);
+  for (auto& b : branch_items) EXPECT_GT(b, 100) << "round robin left a branch nearly idle";
+  expect_all_end_normally(self, stages);
+}
+
+TEST_F(pipeline, a_slow_sink_throttles_the_source_to_the_window) {
+  item_limit = 100;
+  ma::stage_options opts;
+  opts.window = 4;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
+  auto map = ma::spawn_map(*sys, "twice", "twice", "out", opts);
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "twice", opts);
+  EXPECT_EQ(wait_done(self), 100u);
+  EXPECT_EQ(output(), expected(100, twice));
+  EXPECT_LE(max_ahead.load(), 4u) << "the source ran further ahead than its window";
+  EXPECT_GE(max_ahead.load(), 2u) << "the window was never used: the measurement is not working";
+  for (auto& s : {sink, map, src}) self->monitor(s);
+  expect_all_end_normally(self, {sink, map, src});
+}
+
+TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats_nothing) {
+  constexpr int n = 300;
+  item_limit = n;
+  ma::stage_options opts;
+  opts.window = 8;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
+  auto map = ma::spawn_map(*sys, "twice", "twice", "out", opts);
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "twice", opts);
+  ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
+  self->monitor(map);
+  caf::anon_send_exit(map, caf::exit_reason::kill);
+  EXPECT_EQ(wait_down(self, map), caf::exit_reason::kill);
+  auto at_kill = collected_count();
+  std::this_thread::sleep_for(30ms);  // the source looks for "twice" in vain meanwhile
+  EXPECT_LT(collected_count(), std::size_t{n});
+  auto again = ma::spawn_map(*sys, "twice", "twice", "out", opts);  // published as "twice"
+  EXPECT_EQ(wait_done(self), std::uint64_t{n});
+  auto out = output();
+  EXPECT_GT(out.size(), at_kill);
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, expected(n, twice)) << "items lost or repeated";
+  for (auto& s : {sink, again, src}) self->monitor(s);
+  expect_all_end_normally(self, {sink, again, src});
+}
+
+TEST_F(pipeline, an_item_a_function_cannot_take_ends_the_stage_and_its_upstream_gives_up_in_time) {
+  item_limit = 10;
+  ma::stage_options opts;
+  opts.relink_timeout = 300ms;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
+  auto map = ma::spawn_map(*sys, "text", "needs_text", "out");
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "text", opts);
+  for (auto& s : {sink, map, src}) self->monitor(s);
+  EXPECT_EQ(ma::errc_of(wait_down(self, map)), mproc::errc::wrong_type);
+  EXPECT_EQ(ma::errc_of(wait_down(self, src)), mproc::errc::timeout);
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+  EXPECT_EQ(wait_down(self, sink), caf::exit_reason::user_shutdown);
+}
+
+TEST_F(pipeline, misuse_is_a_typed_error) {
+  auto expect_errc = [](mproc::errc want, auto&& spawn) {
+    try {
+      spawn();
+      ADD_FAILURE() << "no throw";
+    } catch (const mproc::error& e) {
+      EXPECT_EQ(e.code(), want) << e.what();
+    }
+  };
+  expect_errc(mproc::errc::unknown_entry, [&] { ma::spawn_map(*sys, "m", "no_such_function", "out"); });
+  expect_errc(mproc::errc::unknown_entry, [&] { ma::spawn_source(*sys, "s", "no_such_generator", "out"); });
+  ma::stage_options zero;
+  zero.window = 0;
+  expect_errc(mproc::errc::invalid_argument, [&] { ma::spawn_map(*sys, "m", "square", "out", zero); });
+  expect_errc(mproc::errc::invalid_argument, [&] { ma::spawn_fan_out(*sys, "f", {}); });
+  expect_errc(mproc::errc::invalid_argument, [&] { ma::spawn_sink(*sys, "k", "", nullptr, 0); });
+  // A config without add_printer_pipeline_types cannot spawn stages by name.
+  caf::actor_system_config bare;
+  caf::actor_system bare_sys{bare};
+  expect_errc(mproc::errc::unknown_entry, [&] { ma::spawn_sink(bare_sys, "k", "", nullptr); });
+  // Arguments of the wrong types, as a remote spawn could send them, are refused by the factory.
+  auto wrong = sys->spawn<caf::actor>(ma::stage_type_name, caf::make_message(1, 2));
+  EXPECT_FALSE(wrong);
+  EXPECT_EQ(ma::find_stage_function("square")(caf::make_message(7)).get_as<int>(0), 49);
+  EXPECT_THROW(ma::find_stage_function("square")(caf::make_message(std::string{"7"})), mproc::error);
+}
+
+}  // namespace
