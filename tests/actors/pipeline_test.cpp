@@ -101,22 +101,31 @@ class pipeline : public mt::actor_fixture {
     for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = f(i);
     return v;
   }
-  /// Every stage ended normally (after the end of stream).
+  /// Every stage ends normally (after the end of stream). Monitoring an actor that already ended
+  /// reports its reason at once.
   void expect_all_end_normally(caf::scoped_actor& self, const std::vector<caf::actor>& stages) {
+    for (auto& s : stages) self->monitor(s);
     for (auto& s : stages) EXPECT_EQ(wait_down(self, s), caf::error{}) << "stage " << to_string(s.address());
+  }
+
+  /// numbers -> map_fn (stage named as the function) -> sink_fn, which reports to `self`.
+  struct chain {
+    caf::actor sink, map, source;
+  };
+  chain spawn_chain(caf::scoped_actor& self, const std::string& map_fn, const std::string& sink_fn,
+                    const ma::stage_options& opts = {}) {
+    return {ma::spawn_sink(*sys, "out", sink_fn, self), ma::spawn_map(*sys, map_fn, map_fn, "out", opts),
+            ma::spawn_source(*sys, "numbers", "numbers", map_fn, opts)};
   }
 };
 
 TEST_F(pipeline, a_chain_delivers_in_source_order_and_every_stage_ends_after_the_end_of_stream) {
   item_limit = 200;
   caf::scoped_actor self{*sys};
-  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
-  auto map = ma::spawn_map(*sys, "square", "square", "out");
-  auto src = ma::spawn_source(*sys, "numbers", "numbers", "square");
-  for (auto& s : {sink, map, src}) self->monitor(s);
+  auto c = spawn_chain(self, "square", "collect");
   EXPECT_EQ(wait_done(self), 200u);
   EXPECT_EQ(output(), expected(200, square));
-  expect_all_end_normally(self, {sink, map, src});
+  expect_all_end_normally(self, {c.sink, c.map, c.source});
 }
 
 TEST_F(pipeline, a_filter_drops_items_and_stages_may_start_in_any_order) {
@@ -130,7 +139,6 @@ TEST_F(pipeline, a_filter_drops_items_and_stages_may_start_in_any_order) {
   std::vector<int> evens;
   for (int i = 0; i < 100; i += 2) evens.push_back(i);
   EXPECT_EQ(output(), evens);
-  for (auto& s : {sink, filter, src}) self->monitor(s);
   expect_all_end_normally(self, {sink, filter, src});
 }
 
@@ -144,7 +152,6 @@ TEST_F(pipeline, fan_out_spreads_items_round_robin_and_fan_in_merges_them_all) {
     stages.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge"));
   stages.push_back(ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}));
   stages.push_back(ma::spawn_source(*sys, "numbers", "numbers", "split"));
-  for (auto& s : stages) self->monitor(s);
   EXPECT_EQ(wait_done(self), 600u);
   auto out = output();
   std::sort(out.begin(), out.end());
@@ -159,15 +166,12 @@ TEST_F(pipeline, a_slow_sink_throttles_the_source_to_the_window) {
   ma::stage_options opts;
   opts.window = 4;
   caf::scoped_actor self{*sys};
-  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
-  auto map = ma::spawn_map(*sys, "twice", "twice", "out", opts);
-  auto src = ma::spawn_source(*sys, "numbers", "numbers", "twice", opts);
+  auto c = spawn_chain(self, "twice", "slow_collect", opts);
   EXPECT_EQ(wait_done(self), 100u);
   EXPECT_EQ(output(), expected(100, twice));
   EXPECT_LE(max_ahead.load(), 4u) << "the source ran further ahead than its window";
   EXPECT_GE(max_ahead.load(), 2u) << "the window was never used: the measurement is not working";
-  for (auto& s : {sink, map, src}) self->monitor(s);
-  expect_all_end_normally(self, {sink, map, src});
+  expect_all_end_normally(self, {c.sink, c.map, c.source});
 }
 
 TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats_nothing) {
@@ -176,13 +180,11 @@ TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats
   ma::stage_options opts;
   opts.window = 8;
   caf::scoped_actor self{*sys};
-  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
-  auto map = ma::spawn_map(*sys, "twice", "twice", "out", opts);
-  auto src = ma::spawn_source(*sys, "numbers", "numbers", "twice", opts);
+  auto c = spawn_chain(self, "twice", "slow_collect", opts);
   ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
-  self->monitor(map);
-  caf::anon_send_exit(map, caf::exit_reason::kill);
-  EXPECT_EQ(wait_down(self, map), caf::exit_reason::kill);
+  self->monitor(c.map);
+  caf::anon_send_exit(c.map, caf::exit_reason::kill);
+  EXPECT_EQ(wait_down(self, c.map), caf::exit_reason::kill);
   auto at_kill = collected_count();
   std::this_thread::sleep_for(30ms);  // the source looks for "twice" in vain meanwhile
   EXPECT_LT(collected_count(), std::size_t{n});
@@ -192,8 +194,7 @@ TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats
   EXPECT_GT(out.size(), at_kill);
   std::sort(out.begin(), out.end());
   EXPECT_EQ(out, expected(n, twice)) << "items lost or repeated";
-  for (auto& s : {sink, again, src}) self->monitor(s);
-  expect_all_end_normally(self, {sink, again, src});
+  expect_all_end_normally(self, {c.sink, again, c.source});
 }
 
 TEST_F(pipeline, an_item_a_function_cannot_take_ends_the_stage_and_its_upstream_gives_up_in_time) {
