@@ -46,6 +46,11 @@ int branch0(int x) { return branch<0>(x); }
 int branch1(int x) { return branch<1>(x); }
 int branch2(int x) { return branch<2>(x); }
 
+int explode_at_3(int x) {
+  if (x == 3) throw std::runtime_error("a stage function that crashes");
+  return x;
+}
+
 void collect(int x) {
   std::lock_guard guard{collected_mutex};
   collected.push_back(x);
@@ -72,6 +77,7 @@ MPROC_STAGE_FN(needs_text);
 MPROC_STAGE_FN(branch0);
 MPROC_STAGE_FN(branch1);
 MPROC_STAGE_FN(branch2);
+MPROC_STAGE_FN(explode_at_3);
 MPROC_STAGE_FN(collect);
 MPROC_STAGE_FN(slow_collect);
 
@@ -195,6 +201,122 @@ TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats
   std::sort(out.begin(), out.end());
   EXPECT_EQ(out, expected(n, twice)) << "items lost or repeated";
   expect_all_end_normally(self, {c.sink, again, c.source});
+}
+
+TEST_F(pipeline, a_branch_of_a_fan_out_killed_mid_stream_and_published_again_loses_nothing) {
+  constexpr int n = 300;
+  item_limit = n;
+  ma::stage_options opts;
+  opts.window = 4;
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
+  auto merge = ma::spawn_fan_in(*sys, "merge", 3, "out", opts);
+  std::vector<caf::actor> branches;
+  for (int b = 0; b < 3; ++b)
+    branches.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge", opts));
+  auto split = ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}, opts);
+  auto src = ma::spawn_source(*sys, "numbers", "numbers", "split", opts);
+  ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
+  self->monitor(branches[1]);
+  caf::anon_send_exit(branches[1], caf::exit_reason::kill);
+  EXPECT_EQ(wait_down(self, branches[1]), caf::exit_reason::kill);
+  branches[1] = ma::spawn_map(*sys, "b1", "branch1", "merge", opts);
+  EXPECT_EQ(wait_done(self), std::uint64_t{n});
+  auto out = output();
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, expected(n, [](int x) { return x; })) << "items lost or repeated";
+  branches.insert(branches.end(), {sink, merge, split, src});
+  expect_all_end_normally(self, branches);
+}
+
+TEST_F(pipeline, a_function_that_throws_crashes_its_stage) {
+  item_limit = 10;
+  ma::stage_options opts;
+  opts.relink_timeout = 200ms;
+  caf::scoped_actor self{*sys};
+  auto c = spawn_chain(self, "explode_at_3", "collect", opts);
+  self->monitor(c.map);
+  auto reason = wait_down(self, c.map);
+  EXPECT_TRUE(reason) << "a crash is not a normal exit";
+  EXPECT_FALSE(ma::errc_of(reason)) << sys->render(reason);
+  EXPECT_TRUE(mt::eventually([] { return collected_count() == 3; })) << "items before the crash";
+  EXPECT_EQ(output(), (std::vector<int>{0, 1, 2}));
+  caf::anon_send_exit(c.sink, caf::exit_reason::user_shutdown);
+  self->monitor(c.sink);
+  self->monitor(c.source);
+  EXPECT_EQ(wait_down(self, c.sink), caf::exit_reason::user_shutdown);
+  EXPECT_EQ(ma::errc_of(wait_down(self, c.source)), mproc::errc::timeout);
+}
+
+// ---- the protocol, driven by hand: the test actor plays upstream and downstream ----------
+
+/// The next (item_atom, seq, int) self receives, or nullopt within `limit`.
+std::optional<std::pair<std::uint64_t, int>> next_item(caf::scoped_actor& self, std::chrono::milliseconds limit = 5s) {
+  std::optional<std::pair<std::uint64_t, int>> got;
+  self->receive([&](ma::item_atom, std::uint64_t seq, const caf::message& m) { got = {seq, m.get_as<int>(0)}; },
+                caf::after(limit) >> [] {});
+  return got;
+}
+std::optional<std::uint64_t> next_ack(caf::scoped_actor& self, std::chrono::milliseconds limit = 5s) {
+  std::optional<std::uint64_t> got;
+  self->receive([&](ma::ack_atom, std::uint64_t seq) { got = seq; }, caf::after(limit) >> [] {});
+  return got;
+}
+
+TEST_F(pipeline, a_stage_sends_at_most_window_items_and_acknowledges_after_its_downstream) {
+  caf::scoped_actor self{*sys};
+  ma::publish(*sys, "probe", self);
+  ma::stage_options opts;
+  opts.window = 2;
+  auto map = ma::spawn_map(*sys, "m", "twice", "probe", opts);
+  for (int i = 0; i < 5; ++i) self->send(map, ma::item_atom::value, static_cast<std::uint64_t>(i), caf::make_message(i));
+  EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{0, 0}));
+  EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{1, 2}));
+  EXPECT_FALSE(next_item(self, 100ms)) << "more than the window in flight";
+  EXPECT_FALSE(next_ack(self, 10ms)) << "acknowledged before its downstream did";
+  self->send(map, ma::item_atom::value, std::uint64_t{1}, caf::make_message(1));  // a re-sent item it holds
+  self->send(map, ma::ack_atom::value, std::uint64_t{0});
+  EXPECT_EQ(next_ack(self), 0u);
+  EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{2, 4}));
+  EXPECT_FALSE(next_item(self, 50ms)) << "the re-sent item went out twice";
+  for (std::uint64_t seq : {1, 2, 3}) {
+    self->send(map, ma::ack_atom::value, seq);
+    EXPECT_EQ(next_ack(self), seq);
+    if (seq < 3) {
+      EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{seq + 2, static_cast<int>(2 * (seq + 2))}));
+    }
+  }
+  // Item 4 is out: the end of stream follows it on the same link at once.
+  self->send(map, ma::eos_atom::value, std::string{"up"});
+  std::string end_from;
+  self->receive([&](ma::eos_atom, const std::string& name) { end_from = name; }, caf::after(5s) >> [] {});
+  EXPECT_EQ(end_from, "m");
+  auto next_end_ack = [&](std::chrono::milliseconds limit) {
+    std::string acked;
+    self->receive([&](ma::ack_atom, const std::string& name) { acked = name; }, caf::after(limit) >> [] {});
+    return acked;
+  };
+  self->monitor(map);
+  self->send(map, ma::ack_atom::value, std::string{"m"});
+  EXPECT_EQ(next_end_ack(100ms), "") << "the end of stream was acknowledged before every item";
+  self->send(map, ma::ack_atom::value, std::uint64_t{4});
+  EXPECT_EQ(next_ack(self), 4u);
+  EXPECT_EQ(next_end_ack(5s), "up");
+  EXPECT_EQ(wait_down(self, map), caf::error{});
+}
+
+TEST_F(pipeline, a_sink_acknowledges_duplicates_but_takes_each_sequence_number_once) {
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "k", "collect", self);
+  for (int i = 0; i < 2; ++i) {
+    self->send(sink, ma::item_atom::value, std::uint64_t{5}, caf::make_message(10));
+    EXPECT_EQ(next_ack(self), 5u);
+  }
+  self->send(sink, ma::eos_atom::value, std::string{"up"});
+  EXPECT_EQ(wait_done(self), 1u);
+  EXPECT_EQ(output(), std::vector<int>{10});
+  self->monitor(sink);
+  EXPECT_EQ(wait_down(self, sink), caf::error{});
 }
 
 TEST_F(pipeline, an_item_a_function_cannot_take_ends_the_stage_and_its_upstream_gives_up_in_time) {

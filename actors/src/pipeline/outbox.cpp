@@ -85,6 +85,7 @@ void outbox::on_item_ack(std::uint64_t seq) {
   acknowledge(it->second.from, caf::make_message(ack_atom::value, seq));
   held_.erase(it);
   pump();
+  maybe_finish();
 }
 
 void outbox::on_end_ack() {
@@ -95,6 +96,7 @@ void outbox::on_end_ack() {
 }
 
 void outbox::maybe_finish() {
+  if (!held_.empty()) return;
   for (auto& l : links_)
     if (!l.end_acked) return;
   // Everything downstream is complete: only now may the upstreams forget their ends of stream.
