@@ -33,6 +33,7 @@ std::optional<int> numbers(std::uint64_t i) {
   ++generated;
   return static_cast<int>(i);
 }
+int identity(int x) { return x; }
 int square(int x) { return x * x; }
 int twice(int x) { return 2 * x; }
 bool is_even(int x) { return x % 2 == 0; }
@@ -123,6 +124,40 @@ class pipeline : public mt::actor_fixture {
     return {ma::spawn_sink(*sys, "out", sink_fn, self), ma::spawn_map(*sys, map_fn, map_fn, "out", opts),
             ma::spawn_source(*sys, "numbers", "numbers", map_fn, opts)};
   }
+
+  /// numbers -> split (fan-out) -> b0, b1, b2 (maps branch0..2) -> merge (fan-in) -> sink_fn.
+  /// Stages in that order from the sink up: {sink, merge, b0, b1, b2, split, numbers}.
+  std::vector<caf::actor> spawn_diamond(caf::scoped_actor& self, const std::string& sink_fn,
+                                        const ma::stage_options& opts = {}) {
+    std::vector<caf::actor> stages{ma::spawn_sink(*sys, "out", sink_fn, self), ma::spawn_fan_in(*sys, "merge", 3, "out", opts)};
+    for (int b = 0; b < 3; ++b)
+      stages.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge", opts));
+    stages.push_back(ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}, opts));
+    stages.push_back(ma::spawn_source(*sys, "numbers", "numbers", "split", opts));
+    return stages;
+  }
+
+  static ma::stage_options window_of(std::uint32_t k) {
+    ma::stage_options o;
+    o.window = k;
+    return o;
+  }
+
+  /// The sink reports n items, and they are f(0) ... f(n-1), each once, in any order.
+  void expect_complete_output(caf::scoped_actor& self, int n, int (*f)(int)) {
+    EXPECT_EQ(wait_done(self), static_cast<std::uint64_t>(n));
+    auto out = output();
+    std::sort(out.begin(), out.end());
+    EXPECT_EQ(out, expected(n, f)) << "items lost or repeated";
+  }
+
+  /// Kills `stage` once 50 items reached the sink, and waits until it is gone.
+  void kill_mid_stream(caf::scoped_actor& self, const caf::actor& stage) {
+    ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
+    self->monitor(stage);
+    caf::anon_send_exit(stage, caf::exit_reason::kill);
+    EXPECT_EQ(wait_down(self, stage), caf::exit_reason::kill);
+  }
 };
 
 TEST_F(pipeline, a_chain_delivers_in_source_order_and_every_stage_ends_after_the_end_of_stream) {
@@ -151,17 +186,8 @@ TEST_F(pipeline, a_filter_drops_items_and_stages_may_start_in_any_order) {
 TEST_F(pipeline, fan_out_spreads_items_round_robin_and_fan_in_merges_them_all) {
   item_limit = 600;
   caf::scoped_actor self{*sys};
-  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
-  auto merge = ma::spawn_fan_in(*sys, "merge", 3, "out");
-  std::vector<caf::actor> stages{sink, merge};
-  for (int b = 0; b < 3; ++b)
-    stages.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge"));
-  stages.push_back(ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}));
-  stages.push_back(ma::spawn_source(*sys, "numbers", "numbers", "split"));
-  EXPECT_EQ(wait_done(self), 600u);
-  auto out = output();
-  std::sort(out.begin(), out.end());
-  EXPECT_EQ(out, expected(600, [](int x) { return x; }));
+  auto stages = spawn_diamond(self, "collect");
+  expect_complete_output(self, 600, identity);
   EXPECT_EQ(branch_items[0] + branch_items[1] + branch_items[2], 600);
   for (auto& b : branch_items) EXPECT_GT(b, 100) << "round robin left a branch nearly idle";
   expect_all_end_normally(self, stages);
@@ -169,10 +195,8 @@ TEST_F(pipeline, fan_out_spreads_items_round_robin_and_fan_in_merges_them_all) {
 
 TEST_F(pipeline, a_slow_sink_throttles_the_source_to_the_window) {
   item_limit = 100;
-  ma::stage_options opts;
-  opts.window = 4;
   caf::scoped_actor self{*sys};
-  auto c = spawn_chain(self, "twice", "slow_collect", opts);
+  auto c = spawn_chain(self, "twice", "slow_collect", window_of(4));
   EXPECT_EQ(wait_done(self), 100u);
   EXPECT_EQ(output(), expected(100, twice));
   EXPECT_LE(max_ahead.load(), 4u) << "the source ran further ahead than its window";
@@ -181,52 +205,29 @@ TEST_F(pipeline, a_slow_sink_throttles_the_source_to_the_window) {
 }
 
 TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats_nothing) {
-  constexpr int n = 300;
-  item_limit = n;
-  ma::stage_options opts;
-  opts.window = 8;
+  item_limit = 300;
+  auto opts = window_of(8);
   caf::scoped_actor self{*sys};
   auto c = spawn_chain(self, "twice", "slow_collect", opts);
-  ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
-  self->monitor(c.map);
-  caf::anon_send_exit(c.map, caf::exit_reason::kill);
-  EXPECT_EQ(wait_down(self, c.map), caf::exit_reason::kill);
+  kill_mid_stream(self, c.map);
   auto at_kill = collected_count();
   std::this_thread::sleep_for(30ms);  // the source looks for "twice" in vain meanwhile
-  EXPECT_LT(collected_count(), std::size_t{n});
+  EXPECT_LT(collected_count(), std::size_t{300});
   auto again = ma::spawn_map(*sys, "twice", "twice", "out", opts);  // published as "twice"
-  EXPECT_EQ(wait_done(self), std::uint64_t{n});
-  auto out = output();
-  EXPECT_GT(out.size(), at_kill);
-  std::sort(out.begin(), out.end());
-  EXPECT_EQ(out, expected(n, twice)) << "items lost or repeated";
+  expect_complete_output(self, 300, twice);
+  EXPECT_GT(collected_count(), at_kill);
   expect_all_end_normally(self, {c.sink, again, c.source});
 }
 
 TEST_F(pipeline, a_branch_of_a_fan_out_killed_mid_stream_and_published_again_loses_nothing) {
-  constexpr int n = 300;
-  item_limit = n;
-  ma::stage_options opts;
-  opts.window = 4;
+  item_limit = 300;
+  auto opts = window_of(4);
   caf::scoped_actor self{*sys};
-  auto sink = ma::spawn_sink(*sys, "out", "slow_collect", self);
-  auto merge = ma::spawn_fan_in(*sys, "merge", 3, "out", opts);
-  std::vector<caf::actor> branches;
-  for (int b = 0; b < 3; ++b)
-    branches.push_back(ma::spawn_map(*sys, "b" + std::to_string(b), "branch" + std::to_string(b), "merge", opts));
-  auto split = ma::spawn_fan_out(*sys, "split", {"b0", "b1", "b2"}, opts);
-  auto src = ma::spawn_source(*sys, "numbers", "numbers", "split", opts);
-  ASSERT_TRUE(mt::eventually([] { return collected_count() >= 50; }, 10s));
-  self->monitor(branches[1]);
-  caf::anon_send_exit(branches[1], caf::exit_reason::kill);
-  EXPECT_EQ(wait_down(self, branches[1]), caf::exit_reason::kill);
-  branches[1] = ma::spawn_map(*sys, "b1", "branch1", "merge", opts);
-  EXPECT_EQ(wait_done(self), std::uint64_t{n});
-  auto out = output();
-  std::sort(out.begin(), out.end());
-  EXPECT_EQ(out, expected(n, [](int x) { return x; })) << "items lost or repeated";
-  branches.insert(branches.end(), {sink, merge, split, src});
-  expect_all_end_normally(self, branches);
+  auto stages = spawn_diamond(self, "slow_collect", opts);
+  kill_mid_stream(self, stages[3]);
+  stages[3] = ma::spawn_map(*sys, "b1", "branch1", "merge", opts);
+  expect_complete_output(self, 300, identity);
+  expect_all_end_normally(self, stages);
 }
 
 TEST_F(pipeline, a_function_that_throws_crashes_its_stage) {
@@ -266,9 +267,7 @@ std::optional<std::uint64_t> next_ack(caf::scoped_actor& self, std::chrono::mill
 TEST_F(pipeline, a_stage_sends_at_most_window_items_and_acknowledges_after_its_downstream) {
   caf::scoped_actor self{*sys};
   ma::publish(*sys, "probe", self);
-  ma::stage_options opts;
-  opts.window = 2;
-  auto map = ma::spawn_map(*sys, "m", "twice", "probe", opts);
+  auto map = ma::spawn_map(*sys, "m", "twice", "probe", window_of(2));
   for (int i = 0; i < 5; ++i) self->send(map, ma::item_atom::value, static_cast<std::uint64_t>(i), caf::make_message(i));
   EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{0, 0}));
   EXPECT_EQ(next_item(self), (std::pair<std::uint64_t, int>{1, 2}));
