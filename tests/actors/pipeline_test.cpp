@@ -169,6 +169,17 @@ TEST_F(pipeline, a_chain_delivers_in_source_order_and_every_stage_ends_after_the
   expect_all_end_normally(self, {c.sink, c.map, c.source});
 }
 
+TEST_F(pipeline, a_source_of_a_list_sends_its_items_then_the_end_of_stream) {
+  caf::scoped_actor self{*sys};
+  auto sink = ma::spawn_sink(*sys, "out", "collect", self);
+  auto map = ma::spawn_map(*sys, "square", "square", "out");
+  auto src = ma::spawn_source(*sys, "list", {caf::make_message(3), caf::make_message(1), caf::make_message(2)}, "square",
+                              window_of(1), 1000);
+  EXPECT_EQ(wait_done(self), 3u);
+  EXPECT_EQ(output(), (std::vector<int>{9, 1, 4}));
+  expect_all_end_normally(self, {sink, map, src});
+}
+
 TEST_F(pipeline, a_filter_drops_items_and_stages_may_start_in_any_order) {
   item_limit = 100;
   caf::scoped_actor self{*sys};

@@ -52,7 +52,17 @@ caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const s
   check_options(name, options);
   (void)find_stage_function(generator);
   return spawn_published(sys, source_type_name, name,
-                         caf::make_message(name, generator, downstream, first_seq, options.window, relink_ms(options)));
+                         caf::make_message(name, generator, caf::message{}, downstream, first_seq, options.window,
+                                           relink_ms(options)));
+}
+
+caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::vector<caf::message>& items,
+                        const std::string& downstream, const stage_options& options, std::uint64_t first_seq) {
+  check_options(name, options);
+  caf::message_builder list{items.begin(), items.end()};  // one message whose elements are the items
+  return spawn_published(sys, source_type_name, name,
+                         caf::make_message(name, std::string{}, list.to_message(), downstream, first_seq,
+                                           options.window, relink_ms(options)));
 }
 
 caf::actor spawn_map(caf::actor_system& sys, const std::string& name, const std::string& function,

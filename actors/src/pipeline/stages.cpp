@@ -38,15 +38,23 @@ bool start_outbox(caf::stateful_actor<sending_state>* self, outbox::settings s) 
   return true;
 }
 
-/// Calls generator(index) while the outbox can send; an empty result ends the stream.
+/// Makes items while the outbox can send: generator(index), or element `index` of `items` when
+/// there is no generator; an empty result (or the end of `items`) ends the stream.
 struct generator_state {
   stage_function generator;
+  caf::message items;
   std::uint64_t first_seq;
   std::uint64_t index = 0;
 
+  std::optional<caf::message> next(caf::scheduled_actor* self) {
+    if (generator) return call_or_quit(self, generator, caf::make_message(index));
+    if (index < items.size()) return items.get_as<caf::message>(static_cast<std::size_t>(index));
+    return caf::message{};
+  }
+
   void fill(caf::scheduled_actor* self, outbox& out) {
     while (!out.ending() && out.has_credit()) {
-      auto item = call_or_quit(self, generator, caf::make_message(index));
+      auto item = next(self);
       if (!item) return;
       if (item->empty()) out.add_end({}, {});
       else out.add(first_seq + index++, std::move(*item), {});
@@ -57,11 +65,18 @@ struct generator_state {
 }  // namespace
 
 caf::behavior source_behavior(caf::stateful_actor<sending_state>* self, std::string name, std::string generator,
-                              std::string downstream, std::uint64_t first_seq, std::uint32_t window,
-                              std::uint32_t relink_ms) {
-  auto fn = function_or_quit(self, generator);
-  if (!fn || !start_outbox(self, {name, {downstream}, window, std::chrono::milliseconds(relink_ms), 1})) return {};
-  auto gen = std::make_shared<generator_state>(generator_state{fn, first_seq});
+                              caf::message items, std::string downstream, std::uint64_t first_seq,
+                              std::uint32_t window, std::uint32_t relink_ms) {
+  stage_function fn = nullptr;
+  if (!generator.empty() && !(fn = function_or_quit(self, generator))) return {};
+  for (std::size_t i = 0; !fn && i < items.size(); ++i) {
+    if (!items.match_element<caf::message>(i)) {  // a list source takes messages only
+      self->quit(make_actor_error(errc::invalid_argument));
+      return {};
+    }
+  }
+  if (!start_outbox(self, {name, {downstream}, window, std::chrono::milliseconds(relink_ms), 1})) return {};
+  auto gen = std::make_shared<generator_state>(generator_state{fn, std::move(items), first_seq});
   gen->fill(self, *self->state.out);
   return {
       [self, gen](ack_atom, std::uint64_t seq) {

@@ -18,9 +18,10 @@ struct sending_state {
   std::optional<outbox> out;
 };
 
-/// "mproc.source"
+/// "mproc.source": items from the generator function named `generator`, or, when that name is
+/// empty, the elements of `items` (each a caf::message).
 caf::behavior source_behavior(caf::stateful_actor<sending_state>* self, std::string name, std::string generator,
-                              std::string downstream, std::uint64_t first_seq, std::uint32_t window,
+                              caf::message items, std::string downstream, std::uint64_t first_seq, std::uint32_t window,
                               std::uint32_t relink_ms);
 
 /// "mproc.stage"; kind is "map", "filter" or "pass" (fan-out and fan-in pass items on unchanged).

@@ -42,6 +42,7 @@
 //    `options.upstreams` upstreams and has sent all items; a sink then sends (done_atom,
 //    std::uint64_t count of distinct items) to its listener. Every stage ends normally once its
 //    downstreams acknowledged the end of stream, so a finished pipeline leaves no actor behind.
+//  - Memory: a sink remembers every sequence number it took, so it grows with the stream.
 //  - Errors: an item a function cannot take ends that stage with errc::wrong_type; a function
 //    that throws ends it with CAF's sec::runtime_error (a crash, for its supervisor). The helpers
 //    throw mproc::error: unknown_entry for an unknown function name or a config without
@@ -91,6 +92,13 @@ struct stage_options {
 /// A source: calls generator(std::uint64_t i) for i = 0, 1, ... while it has credit; each result
 /// is item first_seq + i, and an empty result ends the stream.
 caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::string& generator,
+                        const std::string& downstream, const stage_options& options = {},
+                        std::uint64_t first_seq = 0);
+
+/// A source of the given items (item i has sequence number first_seq + i); the end of stream
+/// follows the last. The items travel as one spawn argument, so keep the list modest; a generator
+/// suits long or endless streams.
+caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::vector<caf::message>& items,
                         const std::string& downstream, const stage_options& options = {},
                         std::uint64_t first_seq = 0);
 
