@@ -33,7 +33,9 @@
 //    A sink skips sequence numbers it already had (and acknowledges them again), so the output is
 //    complete and exactly once. A stage that stays without a downstream for
 //    `options.relink_timeout` ends with reason errc::timeout (mproc/actors/actor_error.hpp).
-//    Sources and sinks hold the stream's position; a restarted source or sink starts over.
+//    Sources and sinks hold the stream's position and are not restartable mid-stream: a restarted
+//    source starts its stream over (the sink skips what it had), a restarted sink gets only what
+//    was not yet acknowledged (and counts from zero).
 //  - Order: a chain of single stages (no fan-out) delivers items in source order as long as no
 //    stage restarts; re-sent items arrive again in sequence order. Fan-out and fan-in do not
 //    keep order.
