@@ -57,7 +57,14 @@ caf::behavior printer_behavior(caf::event_based_actor* self, int fd) {
   }
   auto st = std::make_shared<printer_state>();
   st->fd = fd;
-  // Runs however the printer ends: what senders left unfinished still reaches the fd.
+  // What senders left unfinished still reaches the fd when the printer ends. On an exit message
+  // the flush happens before quitting, so a monitor that learns of the end finds the text written
+  // (CAF notifies monitors before it runs functors attached earlier); the functor covers the
+  // endings without a message (the actor_system shutting down).
+  self->set_exit_handler([self, st](caf::exit_msg& exit) {
+    st->flush_all();
+    self->quit(std::move(exit.reason));
+  });
   self->attach_functor([st] { st->flush_all(); });
   self->set_down_handler([self, st](const caf::down_msg& down) {
     auto it = st->partial.find(down.source);

@@ -70,7 +70,8 @@ caf::behavior source_behavior(caf::stateful_actor<sending_state>* self, std::str
   stage_function fn = nullptr;
   if (!generator.empty() && !(fn = function_or_quit(self, generator))) return {};
   for (std::size_t i = 0; !fn && i < items.size(); ++i) {
-    if (!items.match_element<caf::message>(i)) {  // a list source takes messages only
+    // A list holds messages, none empty (an empty item would end the stream early).
+    if (!items.match_element<caf::message>(i) || items.get_as<caf::message>(i).empty()) {
       self->quit(make_actor_error(errc::invalid_argument));
       return {};
     }
