@@ -169,6 +169,18 @@ TEST_F(pipeline, a_chain_delivers_in_source_order_and_every_stage_ends_after_the
   expect_all_end_normally(self, {c.sink, c.map, c.source});
 }
 
+TEST_F(pipeline, stages_run_to_the_end_without_anyone_holding_their_handles) {
+  item_limit = 1000;
+  caf::scoped_actor self{*sys};
+  ma::spawn_sink(*sys, "out", "collect", self);
+  ma::spawn_filter(*sys, "evens", "is_even", "out");
+  ma::spawn_map(*sys, "square", "square", "evens");
+  ma::spawn_source(*sys, "numbers", "numbers", "square");
+  EXPECT_EQ(wait_done(self), 500u);
+  EXPECT_EQ(collected_count(), 500u);
+  // Every stage ends: the fixture's actor_system would wait for ever otherwise (and the watchdog fire).
+}
+
 TEST_F(pipeline, a_source_of_a_list_sends_its_items_then_the_end_of_stream) {
   caf::scoped_actor self{*sys};
   auto sink = ma::spawn_sink(*sys, "out", "collect", self);

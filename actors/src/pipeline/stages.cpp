@@ -35,6 +35,7 @@ bool start_outbox(caf::stateful_actor<sending_state>* self, outbox::settings s) 
   }
   self->state.out.emplace(self, std::move(s));
   self->state.out->start();
+  self->state.alive.self = caf::actor_cast<caf::actor>(self);
   return true;
 }
 
@@ -146,6 +147,7 @@ caf::behavior sink_behavior(caf::stateful_actor<sink_state>* self, std::string f
     self->quit(make_actor_error(errc::invalid_argument));
     return {};
   }
+  self->state.alive.self = caf::actor_cast<caf::actor>(self);
   return {
       [self, fn](item_atom, std::uint64_t seq, const caf::message& item) {
         // Acknowledged after the function ran: a duplicate (re-sent after a restart) only again.

@@ -14,8 +14,15 @@
 
 namespace mproc::actors::detail {
 
+/// A stage runs until it ends, whether or not anyone holds its handle (CAF ends an actor nobody
+/// references): it references itself until its state is destroyed, when it ends.
+struct keepalive {
+  caf::actor self;
+};
+
 struct sending_state {
   std::optional<outbox> out;
+  keepalive alive;
 };
 
 /// "mproc.source": items from the generator function named `generator`, or, when that name is
@@ -32,6 +39,7 @@ caf::behavior stage_behavior(caf::stateful_actor<sending_state>* self, std::stri
 struct sink_state {
   std::set<std::uint64_t> seen;
   std::map<std::string, caf::actor_addr> ends;
+  keepalive alive;
 };
 
 /// "mproc.sink"

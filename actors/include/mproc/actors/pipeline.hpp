@@ -54,9 +54,11 @@
 // caf::message item) downstream, (ack_atom, std::uint64_t seq) upstream; (eos_atom, std::string
 // upstream name) downstream, acknowledged by (ack_atom, std::string that name).
 //
-// Thread safety: the helpers may be called from any thread; handles are caf::actor. Lifetime:
-// every stage ends after the end of stream (above) or with an exit message; a handle does not keep
-// a finished stage alive.
+// Thread safety: the helpers may be called from any thread; handles are caf::actor. Lifetime: a
+// stage runs until it ends (after the end of stream, on an error, or on an exit message) whether or
+// not anyone holds its handle, so a pipeline may be started and forgotten. An actor_system waits
+// for every actor when destroyed: stop a pipeline that has no end (an endless generator) by
+// sending each stage an exit message first.
 #pragma once
 
 #include <caf/actor.hpp>
