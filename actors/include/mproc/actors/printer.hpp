@@ -29,8 +29,8 @@
 // that process (1 is its stdout).
 //
 // Thread safety: the handle is a caf::actor (any thread); the helpers may be called from any
-// thread or actor. Lifetime: the printer runs until it gets an exit message or its actor_system
-// shuts down; a handle going out of scope does not stop it while other handles exist.
+// thread or actor. Lifetime: the printer runs until it gets an exit message or nobody holds a
+// handle to it any more (CAF ends an actor nobody references); either way it writes what it holds.
 #pragma once
 
 #include <caf/actor.hpp>
