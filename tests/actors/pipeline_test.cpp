@@ -236,10 +236,14 @@ TEST_F(pipeline, a_stage_killed_mid_stream_and_published_again_loses_and_repeats
   auto at_kill = collected_count();
   std::this_thread::sleep_for(30ms);  // the source looks for "twice" in vain meanwhile
   EXPECT_LT(collected_count(), std::size_t{300});
-  auto again = ma::spawn_map(*sys, "twice", "twice", "out", opts);  // published as "twice"
+  // As a supervisor restarts a child: spawn its recipe by name again, publish it under its name.
+  auto spec = ma::map_spec("twice", "twice", "out", opts);
+  auto again = sys->spawn<caf::actor>(spec.type, spec.args);
+  ASSERT_TRUE(again);
+  ma::publish(*sys, spec.name, *again);
   expect_complete_output(self, 300, twice);
   EXPECT_GT(collected_count(), at_kill);
-  expect_all_end_normally(self, {c.sink, again, c.source});
+  expect_all_end_normally(self, {c.sink, *again, c.source});
 }
 
 TEST_F(pipeline, a_branch_of_a_fan_out_killed_mid_stream_and_published_again_loses_nothing) {
@@ -379,6 +383,10 @@ TEST_F(pipeline, misuse_is_a_typed_error) {
   // Arguments of the wrong types, as a remote spawn could send them, are refused by the factory.
   auto wrong = sys->spawn<caf::actor>(ma::stage_type_name, caf::make_message(1, 2));
   EXPECT_FALSE(wrong);
+  expect_errc(mproc::errc::invalid_argument,
+              [&] { ma::spawn_stage(*sys, {"w", ma::stage_type_name, caf::make_message(1, 2)}); });
+  expect_errc(mproc::errc::invalid_argument,
+              [&] { ma::spawn_source(*sys, "l", std::vector<caf::message>{caf::message{}}, "out"); });
   EXPECT_EQ(ma::find_stage_function("square")(caf::make_message(7)).get_as<int>(0), 49);
   EXPECT_THROW(ma::find_stage_function("square")(caf::make_message(std::string{"7"})), mproc::error);
 }

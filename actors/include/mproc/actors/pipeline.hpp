@@ -64,6 +64,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/message.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -79,7 +80,8 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using eos_atom = caf::atom_constant<caf::atom("eos")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 
-/// The names add_printer_pipeline_types registers (spawn arguments: see spawn.cpp's helpers).
+/// The actor type names add_printer_pipeline_types registers (the stage_spec functions below make
+/// their spawn arguments).
 inline constexpr const char* source_type_name = "mproc.source";
 inline constexpr const char* stage_type_name = "mproc.stage";
 inline constexpr const char* sink_type_name = "mproc.sink";
@@ -93,42 +95,91 @@ struct stage_options {
   std::chrono::milliseconds relink_timeout = std::chrono::seconds(10);
 };
 
+/// What to spawn for one stage: the actor type name, its spawn arguments, and the name to publish
+/// it under. A supervisor keeps this as its child's recipe and, after a crash, spawns it by name
+/// again (sys.spawn<caf::actor>(spec.type, spec.args), in whichever process) and publishes the new
+/// actor under spec.name; upstreams then find it and send it what it lost.
+struct stage_spec {
+  std::string name;
+  std::string type;
+  caf::message args;
+};
+
+/// Spawns `spec` by name in this actor_system and publishes it under spec.name. Throws
+/// mproc::error: unknown_entry when the config lacks add_printer_pipeline_types,
+/// invalid_argument when the arguments do not fit the type.
+caf::actor spawn_stage(caf::actor_system& sys, const stage_spec& spec);
+
+// The recipes. Each checks what it can here (options, the function names in this process's
+// registry) and throws mproc::error: unknown_entry, duplicate_entry, invalid_argument.
+
 /// A source: calls generator(std::uint64_t i) for i = 0, 1, ... while it has credit; each result
 /// is item first_seq + i, and an empty result ends the stream.
-caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::string& generator,
-                        const std::string& downstream, const stage_options& options = {},
-                        std::uint64_t first_seq = 0);
+stage_spec source_spec(const std::string& name, const std::string& generator, const std::string& downstream,
+                       const stage_options& options = {}, std::uint64_t first_seq = 0);
 
-/// A source of the given items (item i has sequence number first_seq + i); the end of stream
-/// follows the last. The items travel as one spawn argument, so keep the list modest; a generator
-/// suits long or endless streams.
-caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::vector<caf::message>& items,
-                        const std::string& downstream, const stage_options& options = {},
-                        std::uint64_t first_seq = 0);
+/// A source of the given items (item i has sequence number first_seq + i, none may be empty); the
+/// end of stream follows the last. The items travel as one spawn argument, so keep the list
+/// modest; a generator suits long or endless streams.
+stage_spec source_spec(const std::string& name, const std::vector<caf::message>& items, const std::string& downstream,
+                       const stage_options& options = {}, std::uint64_t first_seq = 0);
 
 /// A map: each item becomes function(item).
-caf::actor spawn_map(caf::actor_system& sys, const std::string& name, const std::string& function,
-                     const std::string& downstream, const stage_options& options = {});
+stage_spec map_spec(const std::string& name, const std::string& function, const std::string& downstream,
+                    const stage_options& options = {});
 
 /// A filter: items for which function(item) is false are dropped (and acknowledged).
-caf::actor spawn_filter(caf::actor_system& sys, const std::string& name, const std::string& function,
-                        const std::string& downstream, const stage_options& options = {});
+stage_spec filter_spec(const std::string& name, const std::string& function, const std::string& downstream,
+                       const stage_options& options = {});
 
 /// A fan-out: items go round robin to the downstreams (skipping one that is down or has no credit
 /// left); an item stays with the downstream it was sent to until acknowledged. The end of stream
 /// goes to all.
-caf::actor spawn_fan_out(caf::actor_system& sys, const std::string& name, const std::vector<std::string>& downstreams,
-                         const stage_options& options = {});
+stage_spec fan_out_spec(const std::string& name, const std::vector<std::string>& downstreams,
+                        const stage_options& options = {});
 
 /// A fan-in: merges the items of `upstreams` upstream stages (with distinct sequence numbers:
 /// sources merged here need disjoint first_seq ranges).
-caf::actor spawn_fan_in(caf::actor_system& sys, const std::string& name, std::uint32_t upstreams,
-                        const std::string& downstream, const stage_options& options = {});
+stage_spec fan_in_spec(const std::string& name, std::uint32_t upstreams, const std::string& downstream,
+                       const stage_options& options = {});
 
 /// A sink: calls function(item) once per distinct sequence number (an empty name: no function),
 /// and after the end of stream of all `upstreams` sends (done_atom, std::uint64_t count) to
 /// `listener` (when not null).
-caf::actor spawn_sink(caf::actor_system& sys, const std::string& name, const std::string& function,
-                      const caf::actor& listener, std::uint32_t upstreams = 1);
+stage_spec sink_spec(const std::string& name, const std::string& function, const caf::actor& listener,
+                     std::uint32_t upstreams = 1);
+
+// Spawn and publish in one call: spawn_stage(sys, x_spec(...)).
+
+inline caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::string& generator,
+                               const std::string& downstream, const stage_options& options = {},
+                               std::uint64_t first_seq = 0) {
+  return spawn_stage(sys, source_spec(name, generator, downstream, options, first_seq));
+}
+inline caf::actor spawn_source(caf::actor_system& sys, const std::string& name, const std::vector<caf::message>& items,
+                               const std::string& downstream, const stage_options& options = {},
+                               std::uint64_t first_seq = 0) {
+  return spawn_stage(sys, source_spec(name, items, downstream, options, first_seq));
+}
+inline caf::actor spawn_map(caf::actor_system& sys, const std::string& name, const std::string& function,
+                            const std::string& downstream, const stage_options& options = {}) {
+  return spawn_stage(sys, map_spec(name, function, downstream, options));
+}
+inline caf::actor spawn_filter(caf::actor_system& sys, const std::string& name, const std::string& function,
+                               const std::string& downstream, const stage_options& options = {}) {
+  return spawn_stage(sys, filter_spec(name, function, downstream, options));
+}
+inline caf::actor spawn_fan_out(caf::actor_system& sys, const std::string& name,
+                                const std::vector<std::string>& downstreams, const stage_options& options = {}) {
+  return spawn_stage(sys, fan_out_spec(name, downstreams, options));
+}
+inline caf::actor spawn_fan_in(caf::actor_system& sys, const std::string& name, std::uint32_t upstreams,
+                               const std::string& downstream, const stage_options& options = {}) {
+  return spawn_stage(sys, fan_in_spec(name, upstreams, downstream, options));
+}
+inline caf::actor spawn_sink(caf::actor_system& sys, const std::string& name, const std::string& function,
+                             const caf::actor& listener, std::uint32_t upstreams = 1) {
+  return spawn_stage(sys, sink_spec(name, function, listener, upstreams));
+}
 
 }  // namespace mproc::actors
