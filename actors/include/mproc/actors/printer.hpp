@@ -26,7 +26,8 @@
 //
 // In another process: spawn by name "mproc.printer" with caf::make_message(int fd) after
 // add_printer_pipeline_types(cfg) (mproc/actors/printer_pipeline_types.hpp); the fd is one of
-// that process (1 is its stdout).
+// that process (1 is its stdout). CAF's factory cannot detach an actor, so a printer spawned by
+// name runs on the scheduler: a terminal that stops reading holds one scheduler thread.
 //
 // Thread safety: the handle is a caf::actor (any thread); the helpers may be called from any
 // thread or actor. Lifetime: the printer runs until it gets an exit message or nobody holds a
