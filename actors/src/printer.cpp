@@ -8,7 +8,7 @@
 #include <memory>
 #include <unistd.h>
 
-#include "mproc/actors/actor_error.hpp"
+#include "mproc/actors/caf_error.hpp"
 #include "printer_actor.hpp"
 
 namespace mproc::actors {
@@ -52,7 +52,7 @@ struct printer_state {
 
 caf::behavior printer_behavior(caf::event_based_actor* self, int fd) {
   if (fd < 0) {
-    self->quit(make_actor_error(errc::invalid_argument));
+    self->quit(make_caf_error(errc::invalid_argument));
     return {};
   }
   auto st = std::make_shared<printer_state>();
@@ -71,7 +71,7 @@ caf::behavior printer_behavior(caf::event_based_actor* self, int fd) {
     if (it == st->partial.end()) return;
     std::string line = std::move(it->second) + '\n';
     st->partial.erase(it);
-    if (!st->emit(line)) self->quit(make_actor_error(errc::end_of_stream));
+    if (!st->emit(line)) self->quit(make_caf_error(errc::end_of_stream));
   });
   return {
       [self, st](print_atom, std::string& text) {
@@ -103,7 +103,7 @@ caf::behavior printer_behavior(caf::event_based_actor* self, int fd) {
           st->partial.erase(it);
           if (sender) self->demonitor(sender);
         }
-        if (!st->emit(lines)) self->quit(make_actor_error(errc::end_of_stream));
+        if (!st->emit(lines)) self->quit(make_caf_error(errc::end_of_stream));
       },
   };
 }

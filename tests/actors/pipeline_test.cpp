@@ -7,7 +7,7 @@
 #include <numeric>
 #include <thread>
 
-#include <mproc/actors/actor_error.hpp>
+#include <mproc/actors/caf_error.hpp>
 #include <mproc/actors/directory.hpp>
 #include <mproc/actors/pipeline.hpp>
 

@@ -9,7 +9,7 @@
 #include <regex>
 #include <thread>
 
-#include <mproc/actors/actor_error.hpp>
+#include <mproc/actors/caf_error.hpp>
 #include <mproc/actors/printer.hpp>
 
 #include "actor_fixture.hpp"

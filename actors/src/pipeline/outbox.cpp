@@ -1,7 +1,7 @@
 // The sending half of pipeline stages (outbox.hpp).
 #include "outbox.hpp"
 
-#include "mproc/actors/actor_error.hpp"
+#include "mproc/actors/caf_error.hpp"
 #include "mproc/actors/directory.hpp"
 #include "mproc/actors/pipeline.hpp"
 
@@ -135,7 +135,7 @@ void outbox::on_relink() {
     auto found = lookup(self_->system(), l.name);
     if (!found || found.address() == l.dead) {
       if (now - l.down_since > settings_.relink_timeout) {
-        self_->quit(make_actor_error(errc::timeout));
+        self_->quit(make_caf_error(errc::timeout));
         return;
       }
       missing = true;

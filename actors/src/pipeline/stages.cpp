@@ -1,7 +1,7 @@
 // Source, stage and sink actors (mproc/actors/pipeline.hpp).
 #include "stages.hpp"
 
-#include "mproc/actors/actor_error.hpp"
+#include "mproc/actors/caf_error.hpp"
 #include "mproc/actors/pipeline.hpp"
 
 namespace mproc::actors::detail {
@@ -11,7 +11,7 @@ namespace {
 stage_function function_or_quit(caf::scheduled_actor* self, const std::string& name) {
   std::error_code ec;
   auto fn = find_stage_function(name, ec);
-  if (!fn) self->quit(make_actor_error(static_cast<errc>(ec.value())));
+  if (!fn) self->quit(make_caf_error(static_cast<errc>(ec.value())));
   return fn;
 }
 
@@ -22,7 +22,7 @@ std::optional<caf::message> call_or_quit(caf::scheduled_actor* self, stage_funct
     return fn(item);
   } catch (const error& e) {
     if (e.code().category() != category()) throw;
-    self->quit(make_actor_error(static_cast<errc>(e.code().value())));
+    self->quit(make_caf_error(static_cast<errc>(e.code().value())));
     return std::nullopt;
   }
 }
@@ -30,7 +30,7 @@ std::optional<caf::message> call_or_quit(caf::scheduled_actor* self, stage_funct
 /// Starts the outbox, or ends `self` with errc::invalid_argument for settings it cannot use.
 bool start_outbox(caf::stateful_actor<sending_state>* self, outbox::settings s) {
   if (s.window == 0 || s.downstreams.empty() || s.expected_ends == 0) {
-    self->quit(make_actor_error(errc::invalid_argument));
+    self->quit(make_caf_error(errc::invalid_argument));
     return false;
   }
   self->state.out.emplace(self, std::move(s));
@@ -73,7 +73,7 @@ caf::behavior source_behavior(caf::stateful_actor<sending_state>* self, std::str
   for (std::size_t i = 0; !fn && i < items.size(); ++i) {
     // A list holds messages, none empty (an empty item would end the stream early).
     if (!items.match_element<caf::message>(i) || items.get_as<caf::message>(i).empty()) {
-      self->quit(make_actor_error(errc::invalid_argument));
+      self->quit(make_caf_error(errc::invalid_argument));
       return {};
     }
   }
@@ -102,7 +102,7 @@ caf::behavior stage_behavior(caf::stateful_actor<sending_state>* self, std::stri
   else if (kind == "filter") how = what::filter;
   else if (kind == "pass") how = what::pass;
   else {
-    self->quit(make_actor_error(errc::invalid_argument));
+    self->quit(make_caf_error(errc::invalid_argument));
     return {};
   }
   stage_function fn = nullptr;
@@ -120,7 +120,7 @@ caf::behavior stage_behavior(caf::stateful_actor<sending_state>* self, std::stri
           auto keep = call_or_quit(self, fn, item);
           if (!keep) return;
           if (!keep->match_elements<bool>()) {
-            self->quit(make_actor_error(errc::wrong_type));
+            self->quit(make_caf_error(errc::wrong_type));
             return;
           }
           if (!keep->get_as<bool>(0)) {  // dropped: nothing downstream to wait for
@@ -144,7 +144,7 @@ caf::behavior sink_behavior(caf::stateful_actor<sink_state>* self, std::string f
   stage_function fn = nullptr;
   if (!function.empty() && !(fn = function_or_quit(self, function))) return {};
   if (upstreams == 0) {
-    self->quit(make_actor_error(errc::invalid_argument));
+    self->quit(make_caf_error(errc::invalid_argument));
     return {};
   }
   self->state.alive.self = caf::actor_cast<caf::actor>(self);

@@ -16,6 +16,7 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 
+#include <mproc/actor_error.hpp>
 #include <mproc/error.hpp>
 #include <optional>
 #include <string>

@@ -32,7 +32,7 @@
 //    supervisor, or by hand), then sends it every unacknowledged item again, in sequence order.
 //    A sink skips sequence numbers it already had (and acknowledges them again), so the output is
 //    complete and exactly once. A stage that stays without a downstream for
-//    `options.relink_timeout` ends with reason errc::timeout (mproc/actors/actor_error.hpp).
+//    `options.relink_timeout` ends with reason errc::timeout (mproc/actors/caf_error.hpp).
 //    Sources and sinks hold the stream's position and are not restartable mid-stream: a restarted
 //    source starts its stream over (the sink skips what it had), a restarted sink gets only what
 //    was not yet acknowledged (and counts from zero).
