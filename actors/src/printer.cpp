@@ -1,5 +1,7 @@
 // The printer actor (mproc/actors/printer.hpp).
 #include "mproc/actors/printer.hpp"
+#include <mproc/actor_runtime.hpp>
+#include "mproc/actors/printer_pipeline_types.hpp"
 
 #include <caf/all.hpp>
 
@@ -114,5 +116,9 @@ caf::actor spawn_printer(caf::actor_system& sys, int fd) {
   if (fd < 0) throw error(errc::invalid_argument, "spawn_printer: negative fd");
   return sys.spawn<caf::detached>(detail::printer_behavior, fd);
 }
+
+// Every process of a node knows the printer and stage types (mproc/actor_runtime.hpp); this file
+// is linked whenever they are used.
+MPROC_ACTOR_CONFIG(add_printer_pipeline_types);
 
 }  // namespace mproc::actors

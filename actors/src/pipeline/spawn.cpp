@@ -1,6 +1,8 @@
 // The stage recipes and spawn_stage of mproc/actors/pipeline.hpp: every stage is spawned by name,
 // the path a stage in another process (or a supervisor's restart) takes too.
 #include <caf/all.hpp>
+#include <mproc/actor_runtime.hpp>
+#include "mproc/actors/printer_pipeline_types.hpp"
 
 #include <algorithm>
 
@@ -98,5 +100,9 @@ stage_spec sink_spec(const std::string& name, const std::string& function, const
   if (!function.empty()) (void)find_stage_function(function);
   return {name, sink_type_name, caf::make_message(function, upstreams, listener)};
 }
+
+// Every process of a node knows the printer and stage types (mproc/actor_runtime.hpp); this file
+// is linked whenever they are used.
+MPROC_ACTOR_CONFIG(add_printer_pipeline_types);
 
 }  // namespace mproc::actors
