@@ -228,3 +228,52 @@ TEST_P(actors, a_link_to_an_actor_of_a_dead_host_delivers_an_exit_message) {
 INSTANTIATE_TEST_SUITE_P(methods, actors, mt::all_start_methods(), mt::method_name);
 
 }  // namespace
+
+namespace {
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
+/// Answers with the handle it was given (possibly a null one) and whether it is null.
+caf::behavior mirror_impl(caf::event_based_actor*, int) {
+  return {[](relay_atom, const caf::actor& a) { return caf::make_message(a, static_cast<bool>(a)); }};
+}
+MPROC_ACTOR(mirror_impl);
+
+TEST(actor_handles, a_null_handle_crosses_processes_as_a_null_handle) {
+  mproc::node node;
+  mt::guard watchdog{30s};
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto m = host.spawn("mirror_impl", 0);
+  auto [back, was_set] = mproc::request<caf::actor, bool>(m, 5s, relay_atom::value, caf::actor{});
+  EXPECT_FALSE(was_set);
+  EXPECT_FALSE(back);  // regression: it used to come back as a proxy of "process 0"
+}
+}  // namespace
+
+namespace {
+using poke_atom = caf::atom_constant<caf::atom("poke")>;
+/// Sends one-way messages to `target` on request and answers how many it sent.
+caf::behavior poker_impl(caf::stateful_actor<int>* self, caf::actor target) {
+  return {[self, target](poke_atom) {
+    self->send(target, 1);
+    return ++self->state;
+  }};
+}
+
+TEST(actor_handles, a_one_way_message_to_an_actor_of_a_dead_host_does_not_end_its_sender) {
+  mproc::node node;
+  mt::guard watchdog{30s};
+  auto host = mproc::spawn_host(node);
+  watchdog.add(host.pid());
+  auto c = host.spawn("collector_impl", 0);
+  std::promise<void> down;
+  mproc::on_down(c, [&](const caf::error&) { down.set_value(); });
+  auto poker = mproc::actor_system().spawn(poker_impl, c);
+  EXPECT_EQ(mproc::request<int>(poker, 5s, poke_atom::value), 1);
+  ::kill(host.pid(), SIGKILL);
+  ASSERT_EQ(down.get_future().wait_for(5s), std::future_status::ready);
+  // Regression: an undeliverable one-way message came back as an error message, which ends an
+  // event-based actor (CAF's default error handler).
+  for (int i = 2; i <= 5; ++i) EXPECT_EQ(mproc::request<int>(poker, 5s, poke_atom::value), i);
+  caf::anon_send_exit(poker, caf::exit_reason::user_shutdown);
+}
+}  // namespace

@@ -79,16 +79,21 @@ class actor_host {
   /// argument tuple otherwise.
   template <class Handle = caf::actor, class... Ts>
   Handle spawn(const std::string& name, Ts&&... args) {
-    caf::error err;
-    auto ptr = spawn_impl(name, caf::make_message(std::forward<Ts>(args)...), actor_system().message_types<Handle>(), err);
-    if (err) throw to_error(err, "mproc::actor_host::spawn " + name);
-    return caf::actor_cast<Handle>(std::move(ptr));
+    return spawn_from_message<Handle>(name, caf::make_message(std::forward<Ts>(args)...));
   }
   /// The same for a function registered with MPROC_ACTOR.
   template <class Handle = caf::actor, class Fn, class... Ts>
     requires std::is_function_v<std::remove_pointer_t<Fn>>
   Handle spawn(Fn fn, Ts&&... args) {
     return spawn<Handle>(registered_name(reinterpret_cast<const void*>(fn)), std::forward<Ts>(args)...);
+  }
+  /// The same with the arguments already packed in a message (a recipe kept for restarts).
+  template <class Handle = caf::actor>
+  Handle spawn_from_message(const std::string& name, caf::message args) {
+    caf::error err;
+    auto ptr = spawn_impl(name, std::move(args), actor_system().message_types<Handle>(), err);
+    if (err) throw to_error(err, "mproc::actor_host::spawn " + name);
+    return caf::actor_cast<Handle>(std::move(ptr));
   }
   /// Non-throwing form: a null handle and `ec` set on failure.
   template <class Handle = caf::actor, class... Ts>

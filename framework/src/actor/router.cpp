@@ -69,6 +69,8 @@ actor_router::~actor_router() { shutdown(); }
 
 caf::strong_actor_ptr actor_router::make_proxy(caf::node_id nid, caf::actor_id aid) {
   auto pid = pid_of(nid);
+  // CAF 0.17 asks for a proxy of a null handle too (no node, id 0): it stays null.
+  if (pid == 0 || aid == caf::invalid_actor_id) return nullptr;
   {
     std::lock_guard lock{mutex_};
     if (pid != 0) nodes_.emplace(pid, nid);
@@ -89,12 +91,15 @@ std::shared_ptr<connection> actor_router::route(std::uint32_t pid) {
 }
 
 void actor_router::bounce(const caf::strong_actor_ptr& sender, caf::message_id mid, caf::error reason) {
-  if (!sender) {
-    std::cerr << "mproc: a message without sender was dropped: " << describe(reason) << '\n';
+  if (mid.is_request() && sender) {
+    sender->enqueue(nullptr, mid.response_id(), caf::make_message(std::move(reason)), nullptr);
     return;
   }
-  auto response = mid.is_request() ? mid.response_id() : caf::make_message_id();
-  sender->enqueue(nullptr, response, caf::make_message(std::move(reason)), nullptr);
+  // A one-way message has nobody waiting for an answer, and an error message would end its
+  // sender (CAF's default error handler): it is dropped, as CAF drops one for a dead local actor;
+  // watchers learn of ends through monitors. A type that is not registered is a programming
+  // error, so that one is said on stderr.
+  if (to_error_code(reason) == errc::wrong_type) std::cerr << "mproc: dropped a message: " << describe(reason) << '\n';
 }
 
 void actor_router::forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,

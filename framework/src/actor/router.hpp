@@ -70,9 +70,9 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
   void set_last_hop(caf::node_id*) override {}
 
-  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue). A message that cannot
-  /// go (unregistered type, no route) is answered with an error when it is a request, and reported
-  /// to its sender as an error message otherwise.
+  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue). A request that cannot
+  /// go (unregistered type, no route) is answered with the error; a one-way message is dropped
+  /// (as CAF drops it), with a line on stderr when its type is not registered.
   void forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,
                const caf::mailbox_element::forwarding_stack& stages, caf::message content);
 
@@ -116,8 +116,8 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   void deliver_node_down(std::span<const std::byte> payload);
   void send_down(std::uint32_t watcher, caf::actor_id aid, const caf::error& reason);
   void bounce(const caf::strong_actor_ptr& sender, caf::message_id mid, caf::error reason);
-  /// A message that cannot go: a response's requester gets the error as its answer; any other
-  /// message's sender gets it (as the answer of a request, or as an error message).
+  /// A message that cannot go: a response's requester gets the error as its answer, a request's
+  /// sender too; see bounce() for one-way messages.
   void refuse(std::uint32_t pid, caf::actor_id aid, const caf::strong_actor_ptr& sender, caf::message_id mid,
               caf::error reason);
   /// Answers with `reason` the requests still waiting for process `pid` (for its actor `aid`, or
