@@ -118,17 +118,16 @@ void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexce
 /// listed there instead of copied (see mproc::writer); the length counts them.
 template <class Encode>
 void put_record(std::vector<std::byte>& out, Encode&& encode, std::vector<writer::gathered_range>* gathered = nullptr) {
-  std::size_t at = out.size();
+  std::size_t at = out.size(), ranges = gathered != nullptr ? gathered->size() : 0;
   out.resize(at + sizeof(std::uint64_t));
   std::uint64_t n = 0;
   try {
     writer w = gathered != nullptr ? writer{out, *gathered} : writer{out};
     encode(w);
-    if (gathered != nullptr)
-      for (const auto& g : *gathered) n += g.bytes.size();
+    for (std::size_t i = ranges; gathered != nullptr && i < gathered->size(); ++i) n += (*gathered)[i].bytes.size();
   } catch (...) {
     out.resize(at);
-    if (gathered != nullptr) gathered->clear();
+    if (gathered != nullptr) gathered->resize(ranges);
     throw;
   }
   n += out.size() - at - sizeof(std::uint64_t);
