@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "caf_remoting_bench.hpp"
 #include "lock_bench.hpp"
 #include "pool_bench.hpp"
 #include "pipe_bench.hpp"
@@ -255,6 +256,8 @@ int run(const options& opt, int argc, char** argv) {
     queue_out.insert(queue_out.end(), lock_out.begin(), lock_out.end());
     auto pool_out = bench::pool_figures(node, opt.quick, py_dir);
     queue_out.insert(queue_out.end(), pool_out.begin(), pool_out.end());
+    auto caf_out = bench::caf_remoting_figures(self, opt.quick);  // baselines for the actor.* figures
+    queue_out.insert(queue_out.end(), caf_out.begin(), caf_out.end());
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
@@ -306,6 +309,7 @@ int main(int argc, char** argv) {
       else if (a == "--no-python") opt.python = false;
       else if (a == "--out" && i + 1 < argc) opt.out = argv[++i];
       else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
+      else if (a == "--caf-remoting-server" && i + 1 < argc) return bench::caf_remoting_server(std::string{argv[++i]} == "1");
       else {
         std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python]\n";
         return 2;
