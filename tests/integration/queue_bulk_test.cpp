@@ -45,7 +45,23 @@ void produce_bulk(mproc::queue<bytes> q, mproc::queue<std::int64_t> fds_gained, 
 }
 MPROC_ENTRY(produce_bulk);
 
+/// Puts `count` bulk messages and exits at once: its pool of bodies goes with it.
+void put_bulk_and_exit(mproc::queue<bytes> q, int count) {
+  for (int i = 0; i < count; ++i) q.put(pattern(size_of(i), static_cast<unsigned>(i)));
+}
+MPROC_ENTRY(put_bulk_and_exit);
+
 class queue_bulk : public method_test {};
+
+TEST_P(queue_bulk, messages_outlive_the_producer_that_pooled_their_bodies) {
+  auto q = node.make_queue<bytes>();
+  EXPECT_EQ(run_child(put_bulk_and_exit, q, 6), 0);
+  bytes kept;
+  for (int i = 0; i < 6; ++i) {
+    q.get_into(kept, 10s);
+    ASSERT_EQ(kept, pattern(size_of(i), static_cast<unsigned>(i))) << i;
+  }
+}
 
 TEST_P(queue_bulk, messages_from_another_process_arrive_intact_however_they_are_taken) {
   auto q = node.make_queue<bytes>();

@@ -146,6 +146,22 @@ TEST(body_pool, a_deferred_release_hands_the_body_back_when_its_scope_ends) {
   EXPECT_EQ(state_of(again.get()), bp::idle);
 }
 
+TEST(body_pool, a_body_whose_reader_died_before_releasing_it_can_be_read_again) {
+  // A consumer SIGKILLed while decoding leaves its body `reading`; the owner then gives the
+  // message to another consumer, which must find it intact, and the producer must not refill it.
+  auto a = filled(size, 4);
+  auto fd = lend_bytes(a);
+  ASSERT_TRUE(fd);
+  auto dead_readers = bp::borrow(fd.get(), a.size());  // never released
+  auto other = lend_bytes(filled(size, 5));
+  ASSERT_TRUE(other);
+  EXPECT_NE(inode(other.get()), inode(fd.get()));
+  auto m = bp::borrow(fd.get(), a.size());
+  EXPECT_TRUE(holds(m, a));
+  bp::release(*m);
+  give_back(other, size);
+}
+
 // ---- forged bodies ------------------------------------------------------------------------
 
 /// A memfd laid out like a pooled body holding `length` bytes, with the given seals, magic
