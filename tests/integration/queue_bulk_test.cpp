@@ -6,7 +6,9 @@
 
 #include <cstring>
 #include <mproc/mproc.hpp>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../framework/src/mailbox/body_pool.hpp"
@@ -51,7 +53,57 @@ void put_bulk_and_exit(mproc::queue<bytes> q, int count) {
 }
 MPROC_ENTRY(put_bulk_and_exit);
 
+/// A message tagged with its thread ('L' large, 'S' small) and its number in that thread.
+bytes tagged(char tag, std::uint32_t seq, std::size_t n) {
+  bytes b = pattern(n, seq);
+  b[0] = static_cast<std::byte>(tag);
+  std::memcpy(b.data() + 1, &seq, sizeof seq);
+  return b;
+}
+
+/// Two threads put on one queue at once: one large messages (whose memfds are made without
+/// the connection's lock), the other small ones in between for as long as that goes on, then
+/// 'E' with how many.
+void put_from_two_threads(mproc::queue<bytes> q, int large_count) {
+  std::atomic<bool> large_done{false};
+  std::thread large_puts{[&] {
+    for (int i = 0; i < large_count; ++i) q.put(tagged('L', static_cast<std::uint32_t>(i), size_of(i)));
+    large_done = true;
+  }};
+  std::uint32_t small = 0;
+  while (!large_done || small < 1000) q.put(tagged('S', small++, 16));
+  large_puts.join();
+  q.put(tagged('E', small, 16));
+}
+MPROC_ENTRY(put_from_two_threads);
+
 class queue_bulk : public method_test {};
+
+TEST_P(queue_bulk, large_and_small_puts_from_two_threads_keep_each_threads_order) {
+  auto q = node.make_queue<bytes>();
+  constexpr int large_count = 8;
+  auto child = start(put_from_two_threads, q, large_count);
+  std::uint32_t next_large = 0, next_small = 0;
+  for (bool end = false; !end;) {
+    bytes b = q.get(20s);
+    ASSERT_GE(b.size(), 5u);
+    std::uint32_t seq = 0;
+    std::memcpy(&seq, b.data() + 1, sizeof seq);
+    if (b[0] == std::byte{'L'}) {
+      ASSERT_EQ(seq, next_large);
+      ASSERT_EQ(b, tagged('L', seq, size_of(static_cast<int>(seq))));
+      ++next_large;
+    } else if (b[0] == std::byte{'S'}) {
+      ASSERT_EQ(b, tagged('S', next_small, 16));
+      ++next_small;
+    } else {
+      ASSERT_EQ(b, tagged('E', next_small, 16)) << "small messages lost";
+      end = true;
+    }
+  }
+  EXPECT_EQ(next_large, static_cast<std::uint32_t>(large_count));
+  EXPECT_EQ(finish(child), 0);
+}
 
 TEST_P(queue_bulk, messages_outlive_the_producer_that_pooled_their_bodies) {
   auto q = node.make_queue<bytes>();

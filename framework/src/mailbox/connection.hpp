@@ -93,6 +93,7 @@ class connection : public std::enable_shared_from_this<connection> {
     lock.unlock();
     standalone_record standalone = make_standalone(std::move(*encoded), true);
     lock.lock();
+    close_open_data_frame();  // another thread may have opened one meanwhile: it must not grow past ours
     append_frame(wire::kind::data, type_id, standalone.bytes, std::move(standalone.fds));
     kick(lock);
   }
