@@ -1,7 +1,6 @@
 #include "caf_remoting_bench.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,29 +25,6 @@ struct tuned_config : caf::actor_system_config {
     load<caf::io::middleman>();
     set("work-stealing.moderate-poll-attempts", std::size_t{0});
   }
-};
-
-/// Pins the calling thread to CPU 0 (threads it starts afterwards inherit that) and restores
-/// its placement when it goes; does nothing when not `pin`.
-class cpu0_placement {
- public:
-  explicit cpu0_placement(bool pin) : pinned_(pin) {
-    if (!pinned_) return;
-    ::sched_getaffinity(0, sizeof saved_, &saved_);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(0, &one);
-    if (::sched_setaffinity(0, sizeof one, &one) != 0) fail("cannot pin to CPU 0");
-  }
-  ~cpu0_placement() {
-    if (pinned_) ::sched_setaffinity(0, sizeof saved_, &saved_);
-  }
-  cpu0_placement(const cpu0_placement&) = delete;
-  cpu0_placement& operator=(const cpu0_placement&) = delete;
-
- private:
-  bool pinned_;
-  cpu_set_t saved_{};
 };
 
 struct server_state {

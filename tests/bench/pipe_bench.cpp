@@ -1,6 +1,5 @@
 #include "pipe_bench.hpp"
 
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,25 +14,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
-
-/// Pins the calling thread (and the children it forks from now on) to CPU 0, or restores.
-class placement {
- public:
-  explicit placement(bool pinned) {
-    ::sched_getaffinity(0, sizeof saved_, &saved_);
-    if (!pinned) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(0, &one);
-    if (::sched_setaffinity(0, sizeof one, &one) != 0) fail("sched_setaffinity");
-  }
-  ~placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
-  placement(const placement&) = delete;
-  placement& operator=(const placement&) = delete;
-
- private:
-  cpu_set_t saved_{};
-};
 
 double mproc_rtt_us(mproc::node& node, int n) {
   auto [mine, theirs] = mproc::make_pipe<std::int64_t>();
@@ -107,7 +87,7 @@ std::vector<figure> pipe_figures(mproc::node& node, bool quick) {
     std::fprintf(stderr, "pipe round %d/%d\n", round + 1, rounds);
     for (bool pinned : {true, false}) {
       std::string p = pinned ? "pinned" : "unpinned";
-      placement where{pinned};
+      bench::cpu0_placement where{pinned};
       s["pipe.int64.rtt." + p].samples.push_back(mproc_rtt_us(node, n));
       s["raw.af_unix.rtt." + p].samples.push_back(raw_rtt_us(n));
     }
