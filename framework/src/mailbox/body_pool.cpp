@@ -95,17 +95,19 @@ class producer_pool {
     if (auto b = add(size)) return b;
     // Every body is in use, the oldest most likely to come back next. Waiting for it beats a
     // fresh memfd, whose pages cost about 1 ns a byte here, so wait that long at most; after
-    // such a wait ran out (no consumer keeps up), wait no more until a body comes back.
+    // such a wait ran out (no consumer keeps up), wait no more until a body comes back. The
+    // oldest one's release wakes us; another's (a body of another queue) is seen within 1 ms.
     if (!may_wait || !waiting_pays_) return nullptr;
     const auto until = clock::now() + std::chrono::nanoseconds(std::max<std::size_t>(size, 1000000));
-    if (auto next = oldest_in_use(size)) {
-      for (auto now = clock::now(); now < until; now = clock::now()) {
-        std::uint32_t s = next->header()->state.load(std::memory_order_acquire);
-        if (s == idle) break;
-        lock.unlock();
-        wait_for_change(next->header(), s, until - now);
-        lock.lock();
-      }
+    for (auto now = clock::now(); now < until; now = clock::now()) {
+      if (auto b = take_idle(size)) return b;
+      auto next = oldest_in_use(size);
+      if (!next) break;
+      std::uint32_t s = next->header()->state.load(std::memory_order_acquire);
+      if (s == idle) continue;
+      lock.unlock();
+      wait_for_change(next->header(), s, std::min<std::chrono::nanoseconds>(until - now, std::chrono::milliseconds(1)));
+      lock.lock();
     }
     if (auto b = take_idle(size)) return b;
     waiting_pays_ = false;
