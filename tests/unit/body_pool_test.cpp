@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "../../framework/src/mailbox/body_pool.hpp"
@@ -160,6 +162,36 @@ TEST(body_pool, a_body_whose_reader_died_before_releasing_it_can_be_read_again) 
   EXPECT_TRUE(holds(m, a));
   bp::release(*m);
   give_back(other, size);
+}
+
+/// How many mappings of the file with inode `ino` this process has (from /proc/self/maps).
+int mappings_of(ino_t ino) {
+  std::ifstream maps{"/proc/self/maps"};
+  std::string range, perms, offset, dev;
+  unsigned long long inode = 0;
+  int n = 0;
+  for (std::string rest; maps >> range >> perms >> offset >> dev >> inode && std::getline(maps, rest);)
+    if (inode == ino && rest.find("mproc-body") != std::string::npos) ++n;
+  return n;
+}
+
+TEST(body_pool, a_body_its_producer_retires_leaves_no_mapping_behind) {
+  auto first = lend_bytes(filled(size, 1));
+  ASSERT_TRUE(first);
+  give_back(first, size);  // idle, and mapped by this process's consumer cache too
+  const ino_t retired = inode(first.get());
+  first = {};
+  ASSERT_GT(mappings_of(retired), 0);
+  // Bodies too large for it fill the pool; one more makes the producer drop the idle one.
+  const std::size_t larger = size + (std::size_t{2} << 20);
+  std::vector<unique_fd> in_use;
+  for (std::size_t i = 0; i < bp::max_bodies; ++i) {
+    in_use.push_back(lend_bytes(filled(larger, static_cast<unsigned char>(i)), false));
+    ASSERT_TRUE(in_use.back()) << i;
+  }
+  give_back(in_use[0], larger);  // a consumer's next lookup drops what its producer retired
+  EXPECT_EQ(mappings_of(retired), 0) << "the retired body stays mapped";
+  for (std::size_t i = 1; i < in_use.size(); ++i) give_back(in_use[i], larger);
 }
 
 // ---- forged bodies ------------------------------------------------------------------------
