@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "caf_remoting_bench.hpp"
 #include "raw_baselines.hpp"
 
 namespace {
@@ -57,7 +58,7 @@ double oneway_msgs_per_s(const caf::actor& counter, int n, std::int64_t& expecte
 
 namespace bench {
 
-std::vector<figure> actor_figures(mproc::node& node, bool quick) {
+std::vector<figure> actor_figures(mproc::node& node, const std::string& self, bool quick) {
   const int rounds = quick ? 3 : 5, n_rtt = quick ? 2000 : 20000, n_oneway = quick ? 200000 : 2000000;
   auto host = mproc::spawn_host(node);
   auto echo = host.spawn("bench_echo", 0);
@@ -68,6 +69,9 @@ std::vector<figure> actor_figures(mproc::node& node, bool quick) {
     s[std::string{"raw.af_unix.rtt."} + p] = series{std::string{"raw.af_unix.rtt."} + p, "us", "lower", {}};
   }
   s["actor.oneway.throughput"] = series{"actor.oneway.throughput", "msg/s", "higher", {}};
+  for (const char* p : {"pinned", "unpinned"})
+    s[std::string{"caf_remoting.request.rtt."} + p] = series{std::string{"caf_remoting.request.rtt."} + p, "us", "lower", {}};
+  s["caf_remoting.oneway.throughput"] = series{"caf_remoting.oneway.throughput", "msg/s", "higher", {}};
   std::int64_t expected = 0;
   for (int round = 0; round < rounds; ++round) {
     std::fprintf(stderr, "actor round %d/%d\n", round + 1, rounds);
@@ -76,10 +80,14 @@ std::vector<figure> actor_figures(mproc::node& node, bool quick) {
       place_all_threads(::getpid(), pinned);
       place_all_threads(host.pid(), pinned);
       s["actor.request.rtt." + p].samples.push_back(request_rtt_us(echo, n_rtt));
-      placement where{pinned};
+      cpu0_placement where{pinned};
       s["raw.af_unix.rtt." + p].samples.push_back(raw_af_unix_rtt_us(n_rtt));
     }
     s["actor.oneway.throughput"].samples.push_back(oneway_msgs_per_s(counter, n_oneway, expected));
+    auto caf = caf_remoting_round(self, quick);
+    s["caf_remoting.request.rtt.pinned"].samples.push_back(caf.rtt_pinned_us);
+    s["caf_remoting.request.rtt.unpinned"].samples.push_back(caf.rtt_unpinned_us);
+    s["caf_remoting.oneway.throughput"].samples.push_back(caf.oneway_msg_per_s);
   }
   place_all_threads(::getpid(), false);
   std::vector<figure> out;
@@ -90,8 +98,13 @@ std::vector<figure> actor_figures(mproc::node& node, bool quick) {
     set_baseline(f, raw);
     out.push_back(f);
     out.push_back(raw);
+    out.push_back(s.at(std::string{"caf_remoting.request.rtt."} + p).summarize());
   }
-  out.push_back(s.at("actor.oneway.throughput").summarize());
+  figure oneway = s.at("actor.oneway.throughput").summarize();
+  figure caf_oneway = s.at("caf_remoting.oneway.throughput").summarize();
+  set_baseline(oneway, caf_oneway);
+  out.push_back(oneway);
+  out.push_back(caf_oneway);
   return out;
 }
 

@@ -191,4 +191,15 @@ std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_
   return parse_numbers(r->out, expected);
 }
 
+cpu0_placement::cpu0_placement(bool pinned) {
+  ::sched_getaffinity(0, sizeof saved_, &saved_);
+  if (!pinned) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  if (::sched_setaffinity(0, sizeof one, &one) != 0) throw std::runtime_error("sched_setaffinity: cannot pin to CPU 0");
+}
+
+cpu0_placement::~cpu0_placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+
 }  // namespace bench

@@ -5,6 +5,7 @@
 // timings). The reported value is the median of those samples, min/max are their extremes.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -56,6 +57,20 @@ std::optional<double> ratio_against(const figure& f, double reference);
 void write_json(std::ostream& out, const std::vector<figure>& figures);
 /// A table for humans: name, value, unit, baseline, ratio, min-max, runs.
 void print_table(std::FILE* out, const std::vector<figure>& figures);
+
+/// Pins the calling thread to CPU 0 when `pinned` (threads and children it starts from then on
+/// inherit that: "both on one CPU" for the rtt.pinned figures), and restores its placement when
+/// it goes. Throws std::runtime_error when CPU 0 cannot be had.
+class cpu0_placement {
+ public:
+  explicit cpu0_placement(bool pinned);
+  ~cpu0_placement();
+  cpu0_placement(const cpu0_placement&) = delete;
+  cpu0_placement& operator=(const cpu0_placement&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+};
 
 /// VmRSS of a process in KiB (from /proc/<pid>/status); nullopt when unreadable.
 std::optional<double> rss_kib(pid_t pid);

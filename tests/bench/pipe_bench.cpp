@@ -2,7 +2,6 @@
 
 #include "raw_baselines.hpp"
 
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,7 +59,7 @@ std::vector<figure> pipe_figures(mproc::node& node, bool quick) {
     std::fprintf(stderr, "pipe round %d/%d\n", round + 1, rounds);
     for (bool pinned : {true, false}) {
       std::string p = pinned ? "pinned" : "unpinned";
-      placement where{pinned};
+      bench::cpu0_placement where{pinned};
       s["pipe.int64.rtt." + p].samples.push_back(mproc_rtt_us(node, n));
       s["raw.af_unix.rtt." + p].samples.push_back(raw_af_unix_rtt_us(n));
     }

@@ -9,8 +9,12 @@
 //   queue.mpmc4x4.throughput   4 producer and 4 consumer processes; every value is checked to
 //                              arrive exactly once (a bitmap per consumer); baseline
 //                              python.mp_queue.mpmc4x4
-//   queue.bulk64mib.throughput GB/s of 64 MiB messages, producer process -> consumer process;
-//                              baseline raw.af_unix.bulk (1 MiB writes through a socketpair)
+//   queue.bulk64mib.throughput GB/s of 64 MiB std::vector<std::byte> messages by value,
+//                              producer process -> consumer process, taken with get_into (into
+//                              the consumer's one vector), every 4 KiB page of every message
+//                              checked; after 3 warm-up messages (the producer's pool of
+//                              bodies); baseline raw.af_unix.bulk (1 MiB writes, socketpair)
+//   queue.bulk64mib.fresh.throughput  the same, taken with get() (a new vector each time)
 //   raw.af_unix.write_per_msg  msg/s, one 8-byte write() per message, reader reads 64 KiB
 #pragma once
 

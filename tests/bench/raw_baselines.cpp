@@ -16,17 +16,6 @@ using clock_type = std::chrono::steady_clock;
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
 }  // namespace
 
-placement::placement(bool pinned) {
-  ::sched_getaffinity(0, sizeof saved_, &saved_);
-  if (!pinned) return;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(0, &one);
-  if (::sched_setaffinity(0, sizeof one, &one) != 0) fail("sched_setaffinity");
-}
-
-placement::~placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
-
 void place_all_threads(pid_t pid, bool pinned) {
   cpu_set_t set;
   CPU_ZERO(&set);

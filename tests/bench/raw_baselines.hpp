@@ -1,23 +1,12 @@
-// CPU placement and the raw AF_UNIX ping-pong baseline, shared by the latency figures (pipes,
+// Whole-process CPU placement and the raw AF_UNIX ping-pong baseline, shared by the latency figures (pipes,
 // actors): latency is only compared under the same placement, in the same run (DESIGN.md §5).
+// (Placing the calling thread: bench::cpu0_placement in bench_support.hpp.)
 #pragma once
 
 #include <sched.h>
 #include <sys/types.h>
 
 namespace bench {
-
-/// Pins the calling thread (and the children it forks from now on) to CPU 0, or restores.
-class placement {
- public:
-  explicit placement(bool pinned);
-  ~placement();
-  placement(const placement&) = delete;
-  placement& operator=(const placement&) = delete;
-
- private:
-  cpu_set_t saved_{};
-};
 
 /// Sets the affinity of every thread of process `pid` (from /proc/<pid>/task): CPU 0 only when
 /// `pinned`, else every CPU. Threads created later inherit it from their creator.

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "caf_remoting_bench.hpp"
 #include "lock_bench.hpp"
 #include "pool_bench.hpp"
 #include "actor_bench.hpp"
@@ -215,7 +216,7 @@ int run(const options& opt, int argc, char** argv) {
   std::vector<bench::figure> queue_out;
   if (opt.only == "actor") {
     mproc::node node{argc, argv};
-    return finish(opt, bench::actor_figures(node, opt.quick));
+    return finish(opt, bench::actor_figures(node, self, opt.quick));
   }
   {
     // Baselines run while this node exists (its I/O thread sleeps meanwhile), so each round
@@ -263,8 +264,8 @@ int run(const options& opt, int argc, char** argv) {
     queue_out.insert(queue_out.end(), lock_out.begin(), lock_out.end());
     auto pool_out = bench::pool_figures(node, opt.quick, py_dir);
     queue_out.insert(queue_out.end(), pool_out.begin(), pool_out.end());
-    // Last: it starts CAF's threads in this process.
-    auto actor_out = bench::actor_figures(node, opt.quick);
+    // Last: it starts CAF's threads in this process. CAF remoting's baselines run in its rounds.
+    auto actor_out = bench::actor_figures(node, self, opt.quick);
     queue_out.insert(queue_out.end(), actor_out.begin(), actor_out.end());
   }
 
@@ -322,6 +323,7 @@ int main(int argc, char** argv) {
       else if (a == "--out" && i + 1 < argc) opt.out = argv[++i];
       else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
       else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
+      else if (a == "--caf-remoting-server" && i + 1 < argc) return bench::caf_remoting_server(std::string{argv[++i]} == "1");
       else {
         std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor]\n";
         return 2;

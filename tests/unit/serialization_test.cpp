@@ -437,4 +437,45 @@ TEST(serialization, reader_reports_position_and_writer_appends) {
   EXPECT_THROW(mproc::decode(r, i), mproc::error);
 }
 
+TEST(serialization, large_ranges_round_trip_beside_small_values) {
+  // The bulk path of writer::raw (its buffer grows in huge pages) and of vector decoding.
+  std::vector<std::byte> big(3 * mproc::detail::large_buffer + 5);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
+  auto bytes = mproc::to_bytes(std::tuple{std::int32_t{1}, big, std::string(mproc::detail::large_buffer, 'x')});
+  auto [i, v, s] = mproc::from_bytes<std::tuple<std::int32_t, std::vector<std::byte>, std::string>>(bytes.data(), bytes.size());
+  EXPECT_EQ(i, 1);
+  EXPECT_EQ(v, big);
+  EXPECT_EQ(s, std::string(mproc::detail::large_buffer, 'x'));
+}
+
+TEST(serialization, decoding_into_a_vector_with_room_keeps_its_memory) {
+  std::vector<std::byte> big(mproc::detail::large_buffer, std::byte{3});
+  auto bytes = mproc::to_bytes(big);
+  std::vector<std::byte> into(big.size() + 10, std::byte{9});
+  const std::byte* memory = into.data();
+  mproc::reader r{bytes.data(), bytes.size()};
+  mproc::decode(r, into);
+  EXPECT_EQ(into, big);
+  EXPECT_EQ(into.data(), memory);
+}
+
+TEST(serialization, a_gathering_writer_lists_large_ranges_instead_of_copying_them) {
+  std::vector<std::byte> big(mproc::detail::large_buffer, std::byte{5});
+  std::vector<std::byte> out;
+  std::vector<mproc::writer::gathered_range> gathered;
+  mproc::writer w{out, gathered};
+  mproc::encode(w, std::int32_t{7});
+  mproc::encode(w, big);
+  mproc::encode(w, std::int32_t{8});
+  ASSERT_EQ(gathered.size(), 1u);
+  EXPECT_EQ(gathered[0].at, 4u + 8u) << "after the int and the vector's count";
+  EXPECT_EQ(gathered[0].bytes.data(), big.data()) << "copied instead of gathered";
+  EXPECT_EQ(gathered[0].bytes.size(), big.size());
+  EXPECT_EQ(out.size(), 4u + 8u + 4u);
+  // Small ranges are copied as ever.
+  std::vector<std::byte> small(mproc::detail::large_buffer - 1);
+  mproc::encode(w, small);
+  EXPECT_EQ(gathered.size(), 1u);
+}
+
 }  // namespace

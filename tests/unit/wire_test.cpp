@@ -137,6 +137,27 @@ TEST(wire, put_record_rolls_back_when_encoding_throws) {
   EXPECT_EQ(payload, before);
 }
 
+TEST(wire, a_record_counts_its_gathered_ranges_in_its_length) {
+  std::vector<std::byte> big(mproc::detail::large_buffer, std::byte{1});
+  std::vector<std::byte> payload;
+  std::vector<mproc::writer::gathered_range> gathered;
+  wire::put_record(payload, [&](mproc::writer& w) { mproc::encode(w, big); }, &gathered);
+  ASSERT_EQ(gathered.size(), 1u);
+  std::uint64_t length = 0;
+  std::memcpy(&length, payload.data(), sizeof length);
+  EXPECT_EQ(length, 8u + big.size());
+  EXPECT_EQ(payload.size(), 8u + 8u);
+  EXPECT_THROW(wire::put_record(payload,
+                                [&](mproc::writer& w) {
+                                  mproc::encode(w, big);
+                                  throw mproc::error(errc::invalid_argument, "no");
+                                },
+                                &gathered),
+               mproc::error);
+  EXPECT_EQ(gathered.size(), 1u) << "a failed record left ranges behind, or took earlier ones";
+  EXPECT_EQ(payload.size(), 8u + 8u);
+}
+
 TEST(wire, descriptor_count_is_read_off_and_garbage_counts_are_bad_message) {
   std::vector<std::byte> frame;
   const std::byte body[] = {std::byte{1}, std::byte{2}};

@@ -19,7 +19,8 @@
 //    fails with errc::full). put encodes the value at once: an encoding error is its error.
 //    A process may exit right after put: its puts are delivered before it ends.
 //  - get waits for a message; a timed get fails with errc::empty. Once the queue is closed and
-//    drained, get fails with errc::closed instead of waiting forever.
+//    drained, get fails with errc::closed instead of waiting forever. get_into(value) is get
+//    into a value you keep, reusing its memory (for large messages).
 //  - qsize() is exact: the owner's count of messages put (and arrived) and not yet taken.
 //  - close() is for the whole queue (Python's close() is per process): further puts fail with
 //    errc::closed everywhere; getters drain what is left, then get errc::closed.
@@ -150,6 +151,18 @@ class basic_queue {
     return v;
   }
 
+  /// get() into `out`, reusing what it holds: a vector or string keeps its capacity, so a
+  /// consumer of bulk messages fills one buffer again instead of fresh memory each time (on a
+  /// VM, fresh memory is most of what a large message costs). When it fails, `out` holds some
+  /// valid value. (A codec of your own must replace the whole value, as the built-in ones do.)
+  void get_into(T& out) { throw_if(take_into(out, detail::forever), "mproc::queue::get_into"); }
+  void get_into(T& out, std::error_code& ec) { ec = take_into(out, detail::forever); }
+  /// Waits at most `timeout`; errc::empty when nothing came.
+  void get_into(T& out, duration timeout) {
+    throw_if(take_into(out, detail::deadline_after(timeout)), "mproc::queue::get_into");
+  }
+  void get_into(T& out, duration timeout, std::error_code& ec) { ec = take_into(out, detail::deadline_after(timeout)); }
+
   // ---- state ----
   /// Messages in the queue now (exact: the owner's count).
   std::size_t qsize() const {
@@ -218,6 +231,10 @@ class basic_queue {
     static_cast<std::optional<T>*>(out)->emplace(std::move(x));
   }
 
+  static void decode_in_place(std::span<const std::byte> record, void* out) {
+    detail::wire::decode_record(record, *static_cast<T*>(out));
+  }
+
   detail::queue_core* core(std::error_code& ec) const {
     if (!handle_.valid()) {
       ec = make_error_code(errc::invalid_argument);
@@ -236,6 +253,11 @@ class basic_queue {
     if (auto* c = core(ec)) c->get(&decode_value, &out, until, ec);
     if (ec) out.reset();
     return out;
+  }
+  std::error_code take_into(T& out, detail::deadline until) {
+    std::error_code ec;
+    if (auto* c = core(ec)) c->get(&decode_in_place, &out, until, ec);
+    return ec;
   }
   T take_or_throw(detail::deadline until, const char* what) {
     std::error_code ec;

@@ -68,8 +68,8 @@ class connection : public std::enable_shared_from_this<connection> {
     send(k, 0, bytes);
   }
   /// Appends one record to the open data frame (or opens one); a standalone record (see
-  /// record_encoding.hpp) gets a frame of its own. Throws what encode throws; nothing is
-  /// appended then.
+  /// record_encoding.hpp) gets a frame of its own, its memfd made without our lock held (it may
+  /// wait for a pooled body to come back). Throws what encode throws; nothing is appended then.
   template <class Encode>
   void send_record(std::uint64_t type_id, Encode&& encode) {
     std::unique_lock lock{mutex_};
@@ -78,19 +78,23 @@ class connection : public std::enable_shared_from_this<connection> {
       open_type_ = type_id;
       wire::put_header(pending_, wire::kind::data, type_id, 0);
     }
-    std::optional<standalone_record> standalone;
+    std::optional<encoded_standalone> encoded;
     try {
-      standalone = append_record(pending_, std::forward<Encode>(encode));
+      encoded = encode_record(pending_, std::forward<Encode>(encode));
     } catch (...) {
       close_open_data_frame();
       throw;
     }
-    if (standalone) {
-      close_open_data_frame();
-      append_frame(wire::kind::data, type_id, standalone->bytes, std::move(standalone->fds));
-    } else {
+    if (!encoded) {
       wire::set_frame_length(pending_, open_data_);
+      return kick(lock);
     }
+    close_open_data_frame();
+    lock.unlock();
+    standalone_record standalone = make_standalone(std::move(*encoded), true);
+    lock.lock();
+    close_open_data_frame();  // another thread may have opened one meanwhile: it must not grow past ours
+    append_frame(wire::kind::data, type_id, standalone.bytes, std::move(standalone.fds));
     kick(lock);
   }
 

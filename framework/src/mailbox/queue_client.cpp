@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "body_pool.hpp"
+
 namespace mproc::detail {
 namespace {
 
@@ -109,9 +111,14 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = final_ ? final_ : broken_locked();
     return;
   }
-  ec = inbox_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
-  // Counted once taken: if this process dies now, the owner knows this one was delivered.
-  if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
+  {
+    // A pooled body goes back to its producer only once counted: until then, if this process
+    // dies, the owner gives the message to another consumer, which needs the body as it is.
+    body_pool::deferred_release counted_first;
+    ec = inbox_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
+    // Counted once taken: if this process dies now, the owner knows this one was delivered.
+    if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
+  }
   ready_.update(ready_locked());
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;

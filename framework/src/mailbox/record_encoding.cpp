@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../fd.hpp"
+#include "body_pool.hpp"
 #include "mproc/error.hpp"
 
 namespace mproc::detail {
@@ -15,13 +16,14 @@ namespace {
 
 constexpr int body_seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
-/// A sealed memfd holding `bytes`: written with write(2) (no mapping, so it can be sealed
+/// A sealed memfd holding `encoding`: written with write(2) (no mapping, so it can be sealed
 /// against writes at once); the receiver can trust it not to change or shrink under it.
-unique_fd sealed_memfd(std::span<const std::byte> bytes) {
+unique_fd sealed_memfd(body_pool::pieces encoding) {
   unique_fd fd{::memfd_create("mproc-record", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
   if (!fd) throw error(errc::message_too_large, "no memfd for a large message: " + last_error().message());
   std::error_code ec;
-  write_all(fd.get(), bytes.data(), bytes.size(), ec);
+  for (auto piece : encoding)
+    if (!ec) write_all(fd.get(), piece.data(), piece.size(), ec);
   if (!ec && ::fcntl(fd.get(), F_ADD_SEALS, body_seals) != 0) ec = last_error();
   if (ec) throw error(errc::message_too_large, "writing a large message to a memfd: " + ec.message());
   return fd;
@@ -55,21 +57,38 @@ class mapped_body {
 
 }  // namespace
 
-standalone_record make_standalone(std::span<const std::byte> record, fd_set_owned fds) {
-  const auto body = record.subspan(sizeof(std::uint64_t));
+standalone_record make_standalone(encoded_standalone e, bool may_wait) {
+  const std::span<const std::byte> record{e.record};
+  const auto& gathered = e.gathered;
+  static_assert(detail::large_buffer > wire::out_of_line_threshold, "a gathered range makes a record out of line");
   standalone_record r;
-  if (body.size() > wire::out_of_line_threshold) {
-    unique_fd memfd = sealed_memfd(body);
-    std::uint64_t words[2] = {wire::out_of_line | sizeof(std::uint64_t), body.size()};
+  // The encoding in order: the inline bytes after the length, each gathered range where it belongs.
+  std::vector<std::span<const std::byte>> pieces;
+  std::size_t from = sizeof(std::uint64_t), size = 0;
+  auto add = [&](std::span<const std::byte> piece) {
+    if (piece.empty()) return;
+    pieces.push_back(piece);
+    size += piece.size();
+  };
+  for (const auto& g : gathered) {
+    add(record.subspan(from, g.at - from));
+    add(g.bytes);
+    from = g.at;
+  }
+  add(record.subspan(from));
+  if (size > wire::out_of_line_threshold) {
+    unique_fd memfd = body_pool::lend(pieces, size, may_wait);
+    if (!memfd) memfd = sealed_memfd(pieces);
+    std::uint64_t words[2] = {wire::out_of_line | sizeof(std::uint64_t), size};
     r.bytes.resize(sizeof words);
     std::memcpy(r.bytes.data(), words, sizeof words);
-    fds.adopt(memfd.release());
+    e.fds.adopt(memfd.release());
   } else {
-    r.bytes.assign(record.begin(), record.end());
+    r.bytes = std::move(e.record);
   }
-  if (fds.size() > wire::max_fds_per_frame)
+  if (e.fds.size() > wire::max_fds_per_frame)
     throw error(errc::message_too_large, "a message carries more descriptors than one frame can pass");
-  r.fds = std::move(fds);
+  r.fds = std::move(e.fds);
   return r;
 }
 
@@ -83,6 +102,15 @@ void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_s
   std::memcpy(&length, record.data(), sizeof length);
   unique_fd body{fds.take(static_cast<std::uint32_t>(fds.size() - 1))};
   if (!body) throw error(errc::bad_message, "a large message arrived without its body");
+  int seals = ::fcntl(body.get(), F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE) == 0) {  // a pooled body, handed back once decoded
+    auto borrowed = body_pool::borrow(body.get(), length);
+    struct give_back {
+      std::shared_ptr<const body_pool::mapping> m;
+      ~give_back() { body_pool::release_when_done(std::move(m)); }
+    } give_back_later{borrowed};
+    return decode(body_pool::encoding(*borrowed, length), context);
+  }
   mapped_body mapped{body.get(), length};
   decode(mapped.bytes(), context);
 }

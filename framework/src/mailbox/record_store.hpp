@@ -59,7 +59,8 @@ class record_store {
       batches_.push_back({});
     auto& b = batches_.back();
     std::size_t before = b.bytes.size();
-    auto standalone = append_record(b.bytes, std::forward<Encode>(encode));
+    // No waiting for a pooled body: the owner's lock is held, and consumers need it to get.
+    auto standalone = append_record(b.bytes, std::forward<Encode>(encode), false);
     if (standalone) {
       if (b.count == 0) batches_.pop_back();
       return append_batch(std::move(standalone->bytes), 1, std::move(standalone->fds));

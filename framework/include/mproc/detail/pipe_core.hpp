@@ -46,7 +46,7 @@ class pipe_core {
     std::vector<std::byte> frame;
     frame.reserve(64);
     wire::put_header(frame, wire::kind::data, type_id, 0);
-    if (auto standalone = append_record(frame, std::forward<Encode>(encode))) {
+    if (auto standalone = append_record(frame, std::forward<Encode>(encode), true)) {
       frame.clear();
       wire::put_frame_with_fds(frame, wire::kind::data, type_id, standalone->bytes,
                                static_cast<std::uint32_t>(standalone->fds.size()));

@@ -3,8 +3,10 @@
 //
 // A value whose encoding carries descriptors (a pipe end, shared memory) or is longer than
 // wire::out_of_line_threshold becomes a standalone record: its own frame, its own batch in a
-// store. A long encoding goes into a sealed memfd passed by descriptor instead of through the
-// socket, and is decoded straight from a read-only mapping of it.
+// store. A long encoding goes into a memfd passed by descriptor instead of through the socket,
+// and is decoded straight from a read-only mapping of it. That memfd is one of the producer's
+// pooled bodies, used again once its consumer is done (src/mailbox/body_pool.hpp), or, when the
+// pool has none to spare, a one-shot memfd sealed against writes.
 //
 // Thread safety: free functions; the transfer context they set up is per thread.
 #pragma once
@@ -25,32 +27,52 @@ struct standalone_record {
   fd_set_owned fds;              // the value's descriptors, then the memfd of an out-of-line body
 };
 
-/// A standalone copy of `record` (`u64 length | bytes`) with `fds`; its body goes into a memfd
-/// when it is long. Throws mproc::error when no memfd can be made or there are too many
-/// descriptors (errc::message_too_large).
-standalone_record make_standalone(std::span<const std::byte> record, fd_set_owned fds);
+/// A record that must be standalone, encoded but not yet given its memfd.
+struct encoded_standalone {
+  std::vector<std::byte> record;                 // `u64 length | inline bytes`, gathered ranges left out
+  std::vector<writer::gathered_range> gathered;  // into the value itself: make it before the value goes
+  fd_set_owned fds;
+};
 
-/// Appends the record of `encode(writer&)` to `out`, or, when it must be standalone, returns
-/// it and leaves `out` as it was. Throws what encode throws (nothing appended then).
+/// The standalone record of `e`; its body goes into a memfd when it is long: a pooled body
+/// (waiting a little for one to come back when `may_wait`; never hold a lock its consumers need
+/// meanwhile) or a one-shot sealed memfd. Throws mproc::error when no memfd can be made or there
+/// are too many descriptors (errc::message_too_large).
+standalone_record make_standalone(encoded_standalone e, bool may_wait);
+
+/// Appends the record of `encode(writer&)` to `out` and returns nullopt, or, when it must be
+/// standalone, leaves `out` as it was and returns it encoded (for make_standalone). Throws what
+/// encode throws (nothing appended then). Large ranges of the value are not copied here: they
+/// go once, straight into the memfd of its body.
 template <class Encode>
-std::optional<standalone_record> append_record(std::vector<std::byte>& out, Encode&& encode) {
+std::optional<encoded_standalone> encode_record(std::vector<std::byte>& out, Encode&& encode) {
   const std::size_t at = out.size();
   transfer_out collected{transfer_out::purpose::message};
-  wire::put_record(out, std::forward<Encode>(encode));
-  if (collected.fds().empty() && out.size() - at - sizeof(std::uint64_t) <= wire::out_of_line_threshold)
+  encoded_standalone e;
+  wire::put_record(out, std::forward<Encode>(encode), &e.gathered);
+  if (collected.fds().empty() && e.gathered.empty() &&
+      out.size() - at - sizeof(std::uint64_t) <= wire::out_of_line_threshold)
     return std::nullopt;
-  struct restore {
-    std::vector<std::byte>& out;
-    std::size_t at;
-    ~restore() { out.resize(at); }
-  } restore_out{out, at};
-  return make_standalone(std::span{out}.subspan(at), std::move(collected.fds()));
+  e.record.assign(out.begin() + static_cast<std::ptrdiff_t>(at), out.end());
+  out.resize(at);
+  for (auto& g : e.gathered) g.at -= at;
+  e.fds = std::move(collected.fds());
+  return e;
+}
+
+/// encode_record and make_standalone in one: the record appended to `out` (nullopt), or
+/// returned standalone.
+template <class Encode>
+std::optional<standalone_record> append_record(std::vector<std::byte>& out, Encode&& encode, bool may_wait) {
+  auto e = encode_record(out, std::forward<Encode>(encode));
+  if (!e) return std::nullopt;
+  return make_standalone(std::move(*e), may_wait);
 }
 
 /// Calls decode(span) with the value's encoding: `record` itself, or, when `out_of_line`, a
 /// mapping of the last descriptor in `fds` (taken from it). The value's own descriptors are
-/// handed out from `fds` meanwhile. errc::bad_message when the memfd is missing, too short or
-/// not sealed against writes.
+/// handed out from `fds` meanwhile. errc::bad_message when the memfd is missing, too short,
+/// neither sealed against writes nor a pooled body that was sent, or resizable.
 void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds,
                        void (*decode)(std::span<const std::byte>, void*), void* context);
 

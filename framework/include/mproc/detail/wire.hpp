@@ -121,19 +121,23 @@ std::uint32_t take_fd_count(header& h, std::span<const std::byte>& payload, std:
 void set_frame_length(std::vector<std::byte>& out, std::size_t header_at) noexcept;
 
 /// Appends one record (u64 length, then what `encode` writes). When encode throws, the buffer
-/// is restored to what it was and the exception propagates.
+/// is restored to what it was and the exception propagates. With `gathered`, large ranges are
+/// listed there instead of copied (see mproc::writer); the length counts them.
 template <class Encode>
-void put_record(std::vector<std::byte>& out, Encode&& encode) {
-  std::size_t at = out.size();
+void put_record(std::vector<std::byte>& out, Encode&& encode, std::vector<writer::gathered_range>* gathered = nullptr) {
+  std::size_t at = out.size(), ranges = gathered != nullptr ? gathered->size() : 0;
   out.resize(at + sizeof(std::uint64_t));
+  std::uint64_t n = 0;
   try {
-    writer w{out};
+    writer w = gathered != nullptr ? writer{out, *gathered} : writer{out};
     encode(w);
+    for (std::size_t i = ranges; gathered != nullptr && i < gathered->size(); ++i) n += (*gathered)[i].bytes.size();
   } catch (...) {
     out.resize(at);
+    if (gathered != nullptr) gathered->resize(ranges);
     throw;
   }
-  std::uint64_t n = out.size() - at - sizeof(std::uint64_t);
+  n += out.size() - at - sizeof(std::uint64_t);
   std::memcpy(out.data() + at, &n, sizeof n);
 }
 

@@ -1,0 +1,311 @@
+#include "body_pool.hpp"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <vector>
+
+#include "mproc/error.hpp"
+
+namespace mproc::detail::body_pool {
+namespace {
+
+constexpr int size_seals = F_SEAL_SHRINK | F_SEAL_GROW;
+/// Bodies grow in these steps, so one serves messages of about the same size.
+constexpr std::size_t granule = std::size_t{2} << 20;
+/// A consumer keeps at most this many recent mappings (of all producers together).
+constexpr std::size_t max_cached = 2 * max_bodies;
+
+std::uint32_t* futex_word(body_header* h) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return reinterpret_cast<std::uint32_t*>(&h->state);
+}
+
+/// Sleeps until `h`'s state is woken (release() wakes) while it is still `seen`, at most `limit`.
+void wait_for_change(body_header* h, std::uint32_t seen, std::chrono::nanoseconds limit) noexcept {
+  auto ns = static_cast<std::uint64_t>(limit.count());
+  timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  ::syscall(SYS_futex, futex_word(h), FUTEX_WAIT, seen, &ts, nullptr, 0);
+}
+
+void unmap(const void* p, std::size_t n) noexcept {
+  if (p != nullptr && p != MAP_FAILED) ::munmap(const_cast<void*>(p), n);
+}
+
+// ---- producer ------------------------------------------------------------------------------
+
+struct body {
+  unique_fd fd;
+  std::byte* base = nullptr;  // a writable mapping of the whole memfd
+  std::size_t capacity = 0;   // encoding bytes it holds at most
+  std::uint64_t sent_as = 0;  // when it was last reserved, in the pool's order
+  body_header* header() const noexcept { return reinterpret_cast<body_header*>(base); }
+  ~body() { unmap(base, header_size + capacity); }
+};
+
+/// A new body of `capacity`, marked sent; null when the system gives none.
+std::shared_ptr<body> make_body(std::size_t capacity) {
+  auto b = std::make_shared<body>();
+  b->fd = unique_fd{::memfd_create("mproc-body", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
+  if (!b->fd || ::ftruncate(b->fd.get(), static_cast<off_t>(header_size + capacity)) != 0 ||
+      ::fcntl(b->fd.get(), F_ADD_SEALS, size_seals | F_SEAL_SEAL) != 0)
+    return nullptr;
+  void* p = ::mmap(nullptr, header_size + capacity, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd.get(), 0);
+  if (p == MAP_FAILED) return nullptr;
+  b->base = static_cast<std::byte*>(p);
+  b->capacity = capacity;
+  b->header()->magic = body_magic;
+  b->header()->state.store(sent, std::memory_order_relaxed);
+  return b;
+}
+
+class producer_pool {
+ public:
+  unique_fd lend(pieces encoding, std::size_t size, bool may_wait) {
+    if (size > max_bytes) return {};
+    auto b = reserve(size, may_wait);
+    if (!b) return {};
+    // Ours alone now (sent, not yet sent anywhere): filled without the lock.
+    std::byte* to = b->base + header_size;
+    for (auto piece : encoding) to = static_cast<std::byte*>(std::memcpy(to, piece.data(), piece.size())) + piece.size();
+    unique_fd copy{::fcntl(b->fd.get(), F_DUPFD_CLOEXEC, 0)};
+    if (!copy) b->header()->state.store(idle, std::memory_order_release);
+    return copy;
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  using body_ptr = std::shared_ptr<body>;
+
+  /// A body of at least `size` bytes marked sent: an idle one, a new one, or the next one
+  /// consumers give back; null when none.
+  body_ptr reserve(std::size_t size, bool may_wait) {
+    std::unique_lock lock{mutex_};
+    forget_if_forked();
+    if (auto b = take_idle(size)) return b;
+    if (auto b = add(size)) return b;
+    // Every body is in use, the oldest most likely to come back next. Waiting for it beats a
+    // fresh memfd, whose pages cost about 1 ns a byte here, so wait that long at most; after
+    // such a wait ran out (no consumer keeps up), wait no more until a body comes back. The
+    // oldest one's release wakes us; another's (a body of another queue) is seen within 1 ms.
+    if (!may_wait || !waiting_pays_) return nullptr;
+    const auto until = clock::now() + std::chrono::nanoseconds(std::max<std::size_t>(size, 1000000));
+    for (auto now = clock::now(); now < until; now = clock::now()) {
+      if (auto b = take_idle(size)) return b;
+      auto next = oldest_in_use(size);
+      if (!next) break;
+      std::uint32_t s = next->header()->state.load(std::memory_order_acquire);
+      if (s == idle) continue;
+      lock.unlock();
+      wait_for_change(next->header(), s, std::min<std::chrono::nanoseconds>(until - now, std::chrono::milliseconds(1)));
+      lock.lock();
+    }
+    if (auto b = take_idle(size)) return b;
+    waiting_pays_ = false;
+    return nullptr;
+  }
+
+  body_ptr take_idle(std::size_t size) {
+    body_ptr best;
+    for (auto& b : bodies_)
+      if (b->capacity >= size && (!best || b->capacity < best->capacity) &&
+          b->header()->state.load(std::memory_order_acquire) == idle)
+        best = b;
+    if (!best) return nullptr;
+    best->header()->state.store(sent, std::memory_order_relaxed);
+    best->sent_as = ++sends_;
+    waiting_pays_ = true;
+    return best;
+  }
+
+  /// The body sent longest ago that can hold `size` bytes: the one consumers give back next.
+  body_ptr oldest_in_use(std::size_t size) const {
+    body_ptr oldest;
+    for (auto& b : bodies_)
+      if (b->capacity >= size && (!oldest || b->sent_as < oldest->sent_as)) oldest = b;
+    return oldest;
+  }
+
+  /// A new body, when the pool has room for it or can make room by dropping idle ones.
+  body_ptr add(std::size_t size) {
+    const std::size_t capacity = (size + granule - 1) / granule * granule;
+    if (capacity > max_bytes) return nullptr;
+    for (;;) {
+      std::size_t total = capacity;
+      for (auto& b : bodies_) total += b->capacity;
+      if (bodies_.size() < max_bodies && total <= max_bytes) break;
+      auto idle_one = std::find_if(bodies_.begin(), bodies_.end(), [](const body_ptr& b) {
+        return b->header()->state.load(std::memory_order_acquire) == idle;
+      });
+      if (idle_one == bodies_.end()) return nullptr;
+      (*idle_one)->header()->state.store(retired, std::memory_order_release);  // consumers drop their mappings
+      bodies_.erase(idle_one);
+    }
+    body_ptr b = make_body(capacity);
+    if (!b) return nullptr;
+    b->sent_as = ++sends_;
+    bodies_.push_back(b);
+    return b;
+  }
+
+  /// A forked child shares its parent's bodies: it must neither fill nor retire them.
+  void forget_if_forked() {
+    pid_t now = ::getpid();
+    if (now == pid_) return;
+    pid_ = now;
+    bodies_.clear();  // unmaps and closes; the state words stay as the parent set them
+    waiting_pays_ = true;
+  }
+
+  std::mutex mutex_;
+  pid_t pid_ = ::getpid();
+  std::vector<body_ptr> bodies_;
+  std::uint64_t sends_ = 0;
+  bool waiting_pays_ = true;  // false from a wait that ran out until a body comes back
+};
+
+producer_pool& the_producer_pool() {
+  static auto* pool = new producer_pool;  // never destroyed: puts may run during exit
+  return *pool;
+}
+
+}  // namespace
+
+unique_fd lend(pieces encoding, std::size_t size, bool may_wait) {
+  return the_producer_pool().lend(encoding, size, may_wait);
+}
+
+// ---- consumer ------------------------------------------------------------------------------
+
+class mapping {
+ public:
+  mapping(int fd, const struct stat& st) : dev_(st.st_dev), ino_(st.st_ino), size_(static_cast<std::size_t>(st.st_size)) {
+    void* h = ::mmap(nullptr, header_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* d = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    header_ = h == MAP_FAILED ? nullptr : static_cast<body_header*>(h);
+    data_ = d == MAP_FAILED ? nullptr : static_cast<const std::byte*>(d);
+    if (header_ == nullptr || data_ == nullptr) {
+      std::error_code why{errno, std::system_category()};
+      release_maps();
+      throw error(errc::bad_message, "cannot map the body of a large message: " + why.message());
+    }
+  }
+  ~mapping() { release_maps(); }
+  mapping(const mapping&) = delete;
+  mapping& operator=(const mapping&) = delete;
+
+  bool same_file(const struct stat& st) const noexcept {
+    return st.st_dev == dev_ && st.st_ino == ino_ && static_cast<std::size_t>(st.st_size) == size_;
+  }
+  std::size_t size() const noexcept { return size_; }
+  body_header* header() const noexcept { return header_; }
+  const std::byte* data() const noexcept { return data_; }
+
+ private:
+  void release_maps() noexcept {
+    unmap(header_, header_size);
+    unmap(data_, size_);
+  }
+  dev_t dev_;
+  ino_t ino_;
+  std::size_t size_;
+  body_header* header_ = nullptr;
+  const std::byte* data_ = nullptr;
+};
+
+namespace {
+
+/// Recent mappings, newest first. A mapping holds its body's pages: bodies their producer
+/// retired are dropped at the next lookup, the rest when more recent ones push them out.
+class mapping_cache {
+ public:
+  std::shared_ptr<const mapping> get(int fd, const struct stat& st) {
+    std::lock_guard lock{mutex_};
+    std::erase_if(recent_, [](const std::shared_ptr<mapping>& m) {
+      return m->header()->state.load(std::memory_order_acquire) == retired;
+    });
+    auto hit = std::find_if(recent_.begin(), recent_.end(), [&](const auto& m) { return m->same_file(st); });
+    if (hit != recent_.end()) {
+      std::rotate(recent_.begin(), hit, hit + 1);
+    } else {
+      recent_.insert(recent_.begin(), std::make_shared<mapping>(fd, st));
+      std::size_t bytes = 0, keep = 0;
+      while (keep < recent_.size() && keep < max_cached && bytes + recent_[keep]->size() <= 2 * max_bytes)
+        bytes += recent_[keep++]->size();
+      recent_.resize(std::max<std::size_t>(keep, 1));
+    }
+    return recent_.front();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<mapping>> recent_;
+};
+
+mapping_cache& the_mapping_cache() {
+  static auto* cache = new mapping_cache;  // never destroyed: gets may run during exit
+  return *cache;
+}
+
+[[noreturn]] void not_a_body() {
+  throw error(errc::bad_message, "the body of a large message is not a pooled memfd holding its length");
+}
+
+struct pending_releases {
+  int depth = 0;
+  std::vector<std::shared_ptr<const mapping>> bodies;
+};
+thread_local pending_releases deferred;
+
+}  // namespace
+
+std::shared_ptr<const mapping> borrow(int fd, std::uint64_t length) {
+  struct stat st {};
+  int seals = ::fcntl(fd, F_GET_SEALS);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || seals < 0 || (seals & size_seals) != size_seals ||
+      static_cast<std::uint64_t>(st.st_size) < header_size || length > static_cast<std::uint64_t>(st.st_size) - header_size)
+    not_a_body();
+  std::uint64_t magic = 0;  // read before mapping, so garbage never enters the cache
+  if (::pread(fd, &magic, sizeof magic, 0) != sizeof magic || magic != body_magic) not_a_body();
+  auto m = the_mapping_cache().get(fd, st);
+  auto& state = m->header()->state;
+  std::uint32_t s = state.load(std::memory_order_acquire);
+  do {
+    if (s != sent && s != reading) not_a_body();  // its producer may be writing it: never read that
+  } while (!state.compare_exchange_weak(s, reading, std::memory_order_acquire));
+  return m;
+}
+
+std::span<const std::byte> encoding(const mapping& m, std::uint64_t length) noexcept {
+  return {m.data() + header_size, static_cast<std::size_t>(length)};
+}
+
+void release(const mapping& m) noexcept {
+  m.header()->state.store(idle, std::memory_order_release);
+  ::syscall(SYS_futex, futex_word(m.header()), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+deferred_release::deferred_release() noexcept : outermost_(deferred.depth++ == 0) {}
+
+deferred_release::~deferred_release() {
+  --deferred.depth;
+  if (!outermost_) return;
+  for (auto& m : deferred.bodies) release(*m);
+  deferred.bodies.clear();
+}
+
+void release_when_done(std::shared_ptr<const mapping> m) {
+  if (deferred.depth > 0) deferred.bodies.push_back(std::move(m));
+  else release(*m);
+}
+
+}  // namespace mproc::detail::body_pool
