@@ -218,6 +218,12 @@ int run(const options& opt, int argc, char** argv) {
     mproc::node node{argc, argv};
     return finish(opt, bench::actor_figures(node, self, opt.quick));
   }
+  if (opt.only == "queue") {
+    mproc::node node{argc, argv};
+    std::optional<std::filesystem::path> py_dir;
+    if (py) py_dir = py->dir;
+    return finish(opt, bench::queue_figures(node, opt.quick, py_dir));
+  }
   {
     // Baselines run while this node exists (its I/O thread sleeps meanwhile), so each round
     // measures every figure under the same conditions.
@@ -325,7 +331,7 @@ int main(int argc, char** argv) {
       else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
       else if (a == "--caf-remoting-server" && i + 1 < argc) return bench::caf_remoting_server(std::string{argv[++i]} == "1");
       else {
-        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor]\n";
+        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor|queue]\n";
         return 2;
       }
     }
