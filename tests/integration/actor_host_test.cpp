@@ -230,6 +230,20 @@ INSTANTIATE_TEST_SUITE_P(methods, actors, mt::all_start_methods(), mt::method_na
 }  // namespace
 
 namespace {
+/// A node with one host, in the default start method.
+class actor_handles : public testing::Test {
+ protected:
+  mproc::node node;
+  mt::guard watchdog{30s};
+  mproc::actor_host host = start_host();
+
+  mproc::actor_host start_host() {
+    auto h = mproc::spawn_host(node);
+    watchdog.add(h.pid());
+    return h;
+  }
+};
+
 using relay_atom = caf::atom_constant<caf::atom("relay")>;
 /// Answers with the handle it was given (possibly a null one) and whether it is null.
 caf::behavior mirror_impl(caf::event_based_actor*, int) {
@@ -237,11 +251,7 @@ caf::behavior mirror_impl(caf::event_based_actor*, int) {
 }
 MPROC_ACTOR(mirror_impl);
 
-TEST(actor_handles, a_null_handle_crosses_processes_as_a_null_handle) {
-  mproc::node node;
-  mt::guard watchdog{30s};
-  auto host = mproc::spawn_host(node);
-  watchdog.add(host.pid());
+TEST_F(actor_handles, a_null_handle_crosses_processes_as_a_null_handle) {
   auto m = host.spawn("mirror_impl", 0);
   auto [back, was_set] = mproc::request<caf::actor, bool>(m, 5s, relay_atom::value, caf::actor{});
   EXPECT_FALSE(was_set);
@@ -259,11 +269,7 @@ caf::behavior poker_impl(caf::stateful_actor<int>* self, caf::actor target) {
   }};
 }
 
-TEST(actor_handles, a_one_way_message_to_an_actor_of_a_dead_host_does_not_end_its_sender) {
-  mproc::node node;
-  mt::guard watchdog{30s};
-  auto host = mproc::spawn_host(node);
-  watchdog.add(host.pid());
+TEST_F(actor_handles, a_one_way_message_to_an_actor_of_a_dead_host_does_not_end_its_sender) {
   auto c = host.spawn("collector_impl", 0);
   std::promise<void> down;
   mproc::on_down(c, [&](const caf::error&) { down.set_value(); });
