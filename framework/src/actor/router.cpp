@@ -7,8 +7,6 @@
 #include "../node_impl.hpp"
 #include "mproc/node.hpp"
 #include <caf/actor_registry.hpp>
-#include <caf/binary_deserializer.hpp>
-#include <caf/binary_serializer.hpp>
 #include <caf/make_actor.hpp>
 #include <caf/sec.hpp>
 #include <csignal>
@@ -73,7 +71,7 @@ caf::strong_actor_ptr actor_router::make_proxy(caf::node_id nid, caf::actor_id a
   if (pid == 0 || aid == caf::invalid_actor_id) return nullptr;
   {
     std::lock_guard lock{mutex_};
-    if (pid != 0) nodes_.emplace(pid, nid);
+    nodes_.emplace(pid, nid);
   }
   caf::actor_config cfg;
   auto proxy = caf::make_actor<actor_proxy_impl, caf::strong_actor_ptr>(aid, nid, &sys_, cfg, weak_from_this());
@@ -118,12 +116,7 @@ void actor_router::forward(std::uint32_t pid, caf::actor_id aid, caf::strong_act
   auto conn = route(pid);
   if (!conn) return refuse(pid, aid, sender, mid, make_caf_error(errc::host_lost, "process " + std::to_string(pid) + " is not reachable"));
   thread_local std::vector<char> buffer;
-  buffer.clear();
-  caf::binary_serializer sink{sys_, buffer};
-  auto stages_copy = stages;
-  std::uint64_t id = aid;
-  std::uint64_t mid_value = mid.integer_value();
-  if (auto err = sink(sender, id, mid_value, stages_copy, content))
+  if (auto err = encode_envelope(buffer, sender, aid, mid, stages, content))
     return refuse(pid, aid, sender, mid, make_caf_error(errc::wrong_type, "cannot serialize message: " + sys_.render(err)));
   if (mid.is_request() && sender) {
     std::lock_guard lock{pending_mutex_};
@@ -139,15 +132,21 @@ void actor_router::refuse(std::uint32_t pid, caf::actor_id aid, const caf::stron
   // serializes). Without a route it learns of the process's end instead.
   if (auto conn = route(pid)) {
     thread_local std::vector<char> buffer;
-    buffer.clear();
-    caf::binary_serializer sink{sys_, buffer};
-    caf::mailbox_element::forwarding_stack no_stages;
-    auto content = caf::make_message(std::move(reason));
-    std::uint64_t id = aid;
-    std::uint64_t mid_value = mid.integer_value();
-    auto from = sender;
-    if (!sink(from, id, mid_value, no_stages, content)) conn->send(wire::kind::actor_message, pid, as_bytes(buffer));
+    if (!encode_envelope(buffer, sender, aid, mid, {}, caf::make_message(std::move(reason))))
+      conn->send(wire::kind::actor_message, pid, as_bytes(buffer));
   }
+}
+
+caf::error actor_router::encode_envelope(std::vector<char>& buffer, caf::strong_actor_ptr sender, caf::actor_id aid,
+                                         caf::message_id mid, caf::mailbox_element::forwarding_stack stages,
+                                         caf::message content) {
+  std::uint64_t id = aid;
+  std::uint64_t mid_value = mid.integer_value();
+  return encode(buffer, sender, id, mid_value, stages, content);
+}
+
+caf::binary_deserializer actor_router::reader(std::span<const std::byte> payload) {
+  return {&io_context_, reinterpret_cast<const char*>(payload.data()), payload.size()};  // NOLINT: CAF reads chars
 }
 
 void actor_router::fail_pending(std::uint32_t pid, caf::actor_id aid, const caf::error& reason) {
@@ -180,7 +179,7 @@ void actor_router::on_frame(std::uint32_t from_pid, const wire::header& h, std::
           conn->send(k, h.type_id, payload);
         } else if (k == wire::kind::actor_message) {
           // Undeliverable: decode just enough to answer a request.
-          caf::binary_deserializer source{&io_context_, reinterpret_cast<const char*>(payload.data()), payload.size()};  // NOLINT
+          auto source = reader(payload);
           caf::strong_actor_ptr sender;
           std::uint64_t aid = 0, mid_value = 0;
           if (!source(sender, aid, mid_value))
@@ -200,7 +199,7 @@ void actor_router::on_frame(std::uint32_t from_pid, const wire::header& h, std::
 }
 
 void actor_router::deliver_message(std::span<const std::byte> payload) {
-  caf::binary_deserializer source{&io_context_, reinterpret_cast<const char*>(payload.data()), payload.size()};  // NOLINT
+  auto source = reader(payload);
   caf::strong_actor_ptr sender;
   std::uint64_t aid = 0, mid_value = 0;
   caf::mailbox_element::forwarding_stack stages;
@@ -254,16 +253,15 @@ void actor_router::send_down(std::uint32_t watcher, caf::actor_id aid, const caf
   auto conn = route(watcher);
   if (!conn) return;
   std::vector<char> buffer;
-  caf::binary_serializer sink{sys_, buffer};
   std::uint32_t origin = self_pid_;
   std::uint64_t id = aid;
   auto r = reason;
-  if (sink(origin, id, r)) return;
+  if (encode(buffer, origin, id, r)) return;
   conn->send(wire::kind::actor_down, watcher, as_bytes(buffer));
 }
 
 void actor_router::deliver_down(std::span<const std::byte> payload) {
-  caf::binary_deserializer source{&io_context_, reinterpret_cast<const char*>(payload.data()), payload.size()};  // NOLINT
+  auto source = reader(payload);
   std::uint32_t origin = 0;
   std::uint64_t aid = 0;
   caf::error reason;
@@ -276,7 +274,7 @@ void actor_router::deliver_down(std::span<const std::byte> payload) {
 }
 
 void actor_router::deliver_node_down(std::span<const std::byte> payload) {
-  caf::binary_deserializer source{&io_context_, reinterpret_cast<const char*>(payload.data()), payload.size()};  // NOLINT
+  auto source = reader(payload);
   std::uint32_t pid = 0;
   caf::error reason;
   if (source(pid, reason)) return;
@@ -300,15 +298,14 @@ std::optional<caf::node_id> actor_router::node_of(std::uint32_t pid) {
 
 std::vector<std::byte> actor_router::node_bytes(const caf::node_id& nid) {
   std::vector<char> buffer;
-  caf::binary_serializer sink{sys_, buffer};
   auto copy = nid;
-  if (sink(copy)) return {};
+  if (encode(buffer, copy)) return {};
   auto bytes = as_bytes(buffer);
   return {bytes.begin(), bytes.end()};
 }
 
 std::optional<caf::node_id> actor_router::node_from_bytes(std::span<const std::byte> bytes) {
-  caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(bytes.data()), bytes.size()};  // NOLINT
+  auto source = reader(bytes);
   caf::node_id nid;
   if (source(nid) || pid_of(nid) == 0) return std::nullopt;
   return nid;
@@ -399,7 +396,7 @@ void actor_router::on_host_hello(const std::shared_ptr<connection>& conn, std::s
   auto refuse = [&](errc code, std::string text) {
     {
       std::lock_guard lock{mutex_};
-      refusals_[hello.pid] = text;
+      refusals_[hello.pid] = {static_cast<std::int32_t>(code), text};
       std::erase(handshaking_, conn);
     }
     changed_.notify_all();
@@ -462,9 +459,9 @@ caf::strong_actor_ptr actor_router::await_host(const std::shared_ptr<process_sta
       return proxies_.get_or_put(nid, aid);
     }
     if (auto it = refusals_.find(upid); it != refusals_.end()) {
-      why = it->second;
+      why = it->second.text;
+      ec = make_error_code(static_cast<errc>(it->second.code));
       refusals_.erase(it);
-      ec = make_error_code(why.rfind("actor registrations", 0) == 0 ? errc::wrong_type : errc::bad_message);
       return nullptr;
     }
     if (stopped_) return ec = make_error_code(errc::node_closed), nullptr;
@@ -508,10 +505,9 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
     r->kill_process_proxies(pid, reason);
     // Tell the other hosts, whose proxies of that process die the same way.
     std::vector<char> buffer;
-    caf::binary_serializer sink{r->sys_, buffer};
     std::uint32_t dead = pid;
     auto copy = reason;
-    if (sink(dead, copy)) return;
+    if (r->encode(buffer, dead, copy)) return;
     std::vector<std::shared_ptr<connection>> others;
     {
       std::lock_guard guard{r->mutex_};

@@ -21,6 +21,8 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/node_id.hpp>
 #include <caf/proxy_registry.hpp>
@@ -114,6 +116,18 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   void deliver_monitor(std::span<const std::byte> payload);
   void deliver_down(std::span<const std::byte> payload);
   void deliver_node_down(std::span<const std::byte> payload);
+  /// CAF-serializes xs... into `buffer` (cleared first), with this system as the context.
+  template <class... Ts>
+  caf::error encode(std::vector<char>& buffer, Ts&... xs) {
+    buffer.clear();
+    caf::binary_serializer sink{sys_, buffer};
+    return sink(xs...);
+  }
+  /// An actor_message payload: sender, destination actor, message id, stages, content.
+  caf::error encode_envelope(std::vector<char>& buffer, caf::strong_actor_ptr sender, caf::actor_id aid,
+                             caf::message_id mid, caf::mailbox_element::forwarding_stack stages, caf::message content);
+  /// Reads a payload with the I/O thread's context, so actor addresses become our proxies.
+  caf::binary_deserializer reader(std::span<const std::byte> payload);
   void send_down(std::uint32_t watcher, caf::actor_id aid, const caf::error& reason);
   void bounce(const caf::strong_actor_ptr& sender, caf::message_id mid, caf::error reason);
   /// A message that cannot go: a response's requester gets the error as its answer, a request's
@@ -153,7 +167,7 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::optional<int> host_exit_;
   std::map<std::uint32_t, peer> downlinks_;
   std::map<std::uint32_t, caf::node_id> nodes_;  // pid -> node, for every process we talk to
-  std::map<std::uint32_t, std::string> refusals_;  // pid -> why a host was refused
+  std::map<std::uint32_t, wire::status_message> refusals_;  // pid -> why a host was refused
   std::vector<std::shared_ptr<connection>> handshaking_;
   std::map<std::uint32_t, std::shared_ptr<process_state>> hosts_;  // spawned by us: exit reasons
   std::string path_;
