@@ -28,6 +28,7 @@
 #include <caf/make_message.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -47,10 +48,9 @@ struct host_options {
   std::chrono::milliseconds start_timeout{10000};
   /// How long a spawn in the host may take.
   std::chrono::milliseconds spawn_timeout{10000};
-  /// Start method of the host process (by default the node's). `fork` is never used: the parent
-  /// runs CAF's scheduler threads, so a host starts with forkserver instead.
-  bool use_node_method = true;
-  start_method method = start_method::forkserver;
+  /// Start method of the host process; unset: the node's. `fork` is never used: the parent runs
+  /// CAF's scheduler threads, so a host starts with forkserver instead.
+  std::optional<start_method> method;
   /// The process ends when the first actor spawned in it ends (spawn_in_process).
   bool dedicated = false;
 };

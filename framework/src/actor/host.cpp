@@ -1,4 +1,3 @@
-#include <caf/scoped_actor.hpp>
 #include <mutex>
 
 #include "../process_state.hpp"
@@ -99,7 +98,7 @@ actor_host spawn_host_impl(node& n, const host_options& options, std::error_code
   state->options = options;
   state->proc = process{n, mproc_actor_host, path, options.dedicated};
   // Never fork: the parent runs CAF's threads, and a forked copy of it may inherit locks they held.
-  auto method = options.use_node_method ? n.options().method : options.method;
+  auto method = options.method.value_or(n.options().method);
   state->proc.set_start_method(method == start_method::fork ? start_method::forkserver : method);
   state->proc.start(ec);
   if (ec) return {};
