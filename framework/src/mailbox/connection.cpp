@@ -60,23 +60,32 @@ void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> pay
   if (!ec) written_total_ = appended_ = frame.size();
 }
 
-void connection::kick(std::unique_lock<std::mutex>& lock) {
-  appended_ = written_total_ + (inflight_.size() - inflight_sent_) + pending_.size();
-  if (writing_ || ended_) return;
-  writing_ = true;
+bool connection::idle_since_last_kick() {
   // How long "idle" must be for a direct write: longer than the gap between messages of a
   // stream, shorter than a round trip.
   constexpr auto idle = std::chrono::microseconds(20);
   auto now = std::chrono::steady_clock::now();
-  bool direct = direct_writes_ && pending_marks_.empty() && inflight_sent_ == inflight_.size() && now - last_kick_ >= idle;
+  bool idle_enough = now - last_kick_ >= idle;
   last_kick_ = now;
-  if (direct) {
+  return idle_enough;
+}
+
+void connection::take_pending() {
+  inflight_.clear();
+  inflight_marks_.clear();
+  std::swap(inflight_, pending_);
+  std::swap(inflight_marks_, pending_marks_);
+  inflight_sent_ = next_mark_ = 0;
+  open_data_ = npos;  // that frame is on its way; the next record opens a new one
+}
+
+void connection::kick(std::unique_lock<std::mutex>& lock) {
+  appended_ = written_total_ + (inflight_.size() - inflight_sent_) + pending_.size();
+  if (writing_ || ended_) return;
+  writing_ = true;
+  if (direct_writes_ && idle_since_last_kick() && pending_marks_.empty() && inflight_sent_ == inflight_.size()) {
     // writing_ makes this thread the writer: the I/O thread starts no write meanwhile.
-    inflight_.clear();
-    inflight_marks_.clear();
-    std::swap(inflight_, pending_);
-    inflight_sent_ = next_mark_ = 0;
-    open_data_ = npos;
+    take_pending();
     lock.unlock();
     std::error_code ec;
     std::size_t n = send_packet(socket_.native_handle(), inflight_, {}, ec, true);
@@ -105,12 +114,7 @@ void connection::write_some() {
         written_.notify_all();
         return;
       }
-      inflight_.clear();
-      inflight_marks_.clear();
-      std::swap(inflight_, pending_);
-      std::swap(inflight_marks_, pending_marks_);
-      inflight_sent_ = next_mark_ = 0;
-      open_data_ = npos;  // that frame is on its way; the next record opens a new one
+      take_pending();
     }
     // The descriptors of every frame not sent yet go with this sendmsg, as far as one sendmsg can
     // carry them; the bytes stop where a frame whose descriptors do not fit begins.

@@ -127,6 +127,10 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Ends the open data frame; an empty one is removed.
   void close_open_data_frame() noexcept;
   void kick(std::unique_lock<std::mutex>& lock);  // schedules a write if none runs
+  /// Moves what was appended into the buffer being written (which must be fully written).
+  void take_pending();
+  /// Latency mode: true when the last kick was long enough ago; records this one.
+  bool idle_since_last_kick();
   // On the I/O thread:
   void write_some();
   void read_some();
