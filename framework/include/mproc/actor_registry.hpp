@@ -31,9 +31,6 @@ void register_actor_impl(const std::string& name, caf::strong_actor_ptr actor, s
                          std::chrono::milliseconds timeout, std::error_code& ec);
 caf::strong_actor_ptr lookup_actor_impl(const std::string& name, const std::set<std::string>& ifs, bool any_ifs,
                                         std::chrono::milliseconds timeout, std::error_code& ec);
-inline void throw_registry_error(const std::error_code& ec, const std::string& what) {
-  if (ec) throw error(ec, what);
-}
 }  // namespace detail
 
 /// Publishes `handle` under `name` for the whole node (replacing an earlier registration); a
@@ -49,7 +46,7 @@ void register_actor(const std::string& name, const Handle& handle,
                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   std::error_code ec;
   register_actor(name, handle, ec, timeout);
-  detail::throw_registry_error(ec, "mproc::register_actor " + name);
+  throw_if(ec, "mproc::register_actor " + name);
 }
 
 /// The actor registered under `name`, or nullopt when there is none.
@@ -65,7 +62,7 @@ template <class Handle = caf::actor>
 std::optional<Handle> lookup_actor(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   std::error_code ec;
   auto h = lookup_actor<Handle>(name, ec, timeout);
-  detail::throw_registry_error(ec, "mproc::lookup_actor " + name);
+  throw_if(ec, "mproc::lookup_actor " + name);
   return h;
 }
 
