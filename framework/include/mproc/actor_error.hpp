@@ -10,6 +10,7 @@
 #pragma once
 
 #include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <string>
 #include <system_error>
@@ -17,6 +18,9 @@
 #include "mproc/error.hpp"
 
 namespace mproc {
+
+/// The category of mproc errors inside caf::error.
+inline constexpr caf::atom_value caf_error_category = caf::atom("mproc");
 
 /// An mproc error as CAF carries it; `context` ends up in the text of to_error().
 caf::error make_caf_error(errc code, std::string context = {});

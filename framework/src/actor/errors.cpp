@@ -6,17 +6,13 @@
 #include "runtime.hpp"
 
 namespace mproc {
-namespace {
-constexpr caf::atom_value mproc_category = caf::atom("mproc");
-}
-
 caf::error make_caf_error(errc code, std::string context) {
-  return caf::error{static_cast<std::uint8_t>(code), mproc_category, caf::make_message(std::move(context))};
+  return caf::error{static_cast<std::uint8_t>(code), caf_error_category, caf::make_message(std::move(context))};
 }
 
 std::error_code to_error_code(const caf::error& e) {
   if (!e) return {};
-  if (e.category() == mproc_category) return make_error_code(static_cast<errc>(e.code()));
+  if (e.category() == caf_error_category) return make_error_code(static_cast<errc>(e.code()));
   if (e.category() == caf::atom("system")) {
     switch (static_cast<caf::sec>(e.code())) {
       case caf::sec::request_timeout: return make_error_code(errc::timeout);
@@ -31,7 +27,7 @@ std::error_code to_error_code(const caf::error& e) {
 }
 
 std::string context_of(const caf::error& e) {
-  if (!e || e.category() != mproc_category || !e.context().match_elements<std::string>()) return {};
+  if (!e || e.category() != caf_error_category || !e.context().match_elements<std::string>()) return {};
   return e.context().get_as<std::string>(0);
 }
 
@@ -45,14 +41,14 @@ std::string render_mproc(std::uint8_t code, const caf::message& context) {
 }  // namespace
 
 void add_error_category(caf::actor_system_config& cfg) {
-  cfg.add_error_category(mproc_category, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
+  cfg.add_error_category(caf_error_category, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
     return "mproc: " + render_mproc(code, context);
   });
 }
 
 std::string describe(const caf::error& e) {
   if (!e) return {};
-  if (e.category() == mproc_category) return render_mproc(e.code(), e.context());
+  if (e.category() == caf_error_category) return render_mproc(e.code(), e.context());
   if (auto* rt = detail::actor_runtime::started()) return rt->system().render(e);
   return caf::to_string(e);
 }

@@ -23,7 +23,7 @@
 
 namespace mproc::actors {
 
-inline constexpr caf::atom_value errc_category = caf::atom("mproc");
+inline constexpr caf::atom_value errc_category = caf_error_category;
 
 /// A caf::error of category "mproc" with code `e`, and `context` (a std::string) as its context.
 caf::error to_caf_error(errc e, std::string context);
