@@ -202,4 +202,12 @@ cpu0_placement::cpu0_placement(bool pinned) {
 
 cpu0_placement::~cpu0_placement() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
 
+std::optional<std::filesystem::path> python_script(const std::optional<std::filesystem::path>& python_dir,
+                                                   const std::string& name, const char* text) {
+  if (!python_dir) return std::nullopt;
+  auto path = *python_dir / name;
+  std::ofstream{path} << text;
+  return path;
+}
+
 }  // namespace bench

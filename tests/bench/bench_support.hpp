@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -71,6 +72,11 @@ class cpu0_placement {
  private:
   cpu_set_t saved_{};
 };
+
+/// Writes a Python baseline script into `python_dir` and returns its path; nullopt (Python
+/// baselines skipped) when there is no python_dir.
+std::optional<std::filesystem::path> python_script(const std::optional<std::filesystem::path>& python_dir,
+                                                   const std::string& name, const char* text);
 
 /// VmRSS of a process in KiB (from /proc/<pid>/status); nullopt when unreadable.
 std::optional<double> rss_kib(pid_t pid);

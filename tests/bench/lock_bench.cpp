@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <mproc/mproc.hpp>
 #include <stdexcept>
@@ -87,11 +86,7 @@ namespace bench {
 std::vector<figure> lock_figures(mproc::node& node, bool quick, const std::optional<std::filesystem::path>& python_dir) {
   const int rounds = quick ? 3 : 5, n_solo = quick ? 200000 : 2000000, n_pair = quick ? 20000 : 200000,
             py_solo = quick ? 20000 : 200000, py_pair = quick ? 5000 : 50000;
-  std::optional<std::filesystem::path> script;
-  if (python_dir) {
-    script = *python_dir / "lock_turns.py";
-    std::ofstream{*script} << python_lock_script;
-  }
+  auto script = python_script(python_dir, "lock_turns.py", python_lock_script);
   std::map<std::string, series> s;
   for (const char* name : {"lock.uncontended", "lock.contended.2proc", "python.mp_lock.uncontended",
                            "python.mp_lock.contended.2proc"})

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <mproc/mproc.hpp>
 #include <numeric>
@@ -110,11 +109,7 @@ std::vector<figure> pool_figures(mproc::node& node, bool quick, const std::optio
   // Python's per-task figures need fewer tasks to be measured; map_auto uses the same n for both.
   const std::int64_t n = quick ? 20000 : 200000, py_n = quick ? 5000 : 20000, auto_n = quick ? 200000 : 2000000;
   const std::int64_t bound = quick ? 1000000 : 3000000;
-  std::optional<std::filesystem::path> script;
-  if (python_dir) {
-    script = *python_dir / "pool_throughput.py";
-    std::ofstream{*script} << python_pool_script;
-  }
+  auto script = python_script(python_dir, "pool_throughput.py", python_pool_script);
   std::map<std::string, series> s;
   auto add = [&](const std::string& name, const std::string& unit) { s[name] = series{name, unit, "higher", {}}; };
   for (const char* name : {"pool.apply_async.throughput", "pool.map_chunk1.throughput", "pool.map_auto.throughput",

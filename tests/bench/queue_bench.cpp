@@ -7,7 +7,6 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <mproc/mproc.hpp>
 #include <stdexcept>
@@ -396,11 +395,7 @@ std::vector<figure> queue_figures(mproc::node& node, bool quick, const std::opti
   };
   const sizes n = quick ? sizes{3, 200000, 100000, 200000, 20000, 2} : sizes{5, 4000000, 2000000, 4000000, 200000, 8};
 
-  std::optional<std::filesystem::path> script;
-  if (python_dir) {
-    script = *python_dir / "queue_throughput.py";
-    std::ofstream{*script} << python_queue_script;
-  }
+  auto script = python_script(python_dir, "queue_throughput.py", python_queue_script);
   std::map<std::string, series> s;
   auto add = [&](const std::string& name, const std::string& unit) { s[name] = series{name, unit, "higher", {}}; };
   add("queue.int64.throughput", "msg/s");
