@@ -3,7 +3,7 @@
 # Idempotent: apt is skipped entirely when every package is already installed.
 set -euo pipefail
 packages=(g++ cmake ninja-build ccache libcaf-dev libboost-dev libboost-system-dev
-          libboost-filesystem-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
+          libboost-filesystem-dev libssl-dev openssl iproute2 libgtest-dev libgmock-dev googletest libbenchmark-dev
           python3 procps clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

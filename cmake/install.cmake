@@ -4,7 +4,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(MPROC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mproc)
 install(DIRECTORY framework/include/mproc actors/include/mproc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS mproc mproc_actor mproc_actors EXPORT mproc-targets
+install(TARGETS mproc-node RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS mproc mproc_actor mproc_cluster mproc_actors EXPORT mproc-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -35,6 +35,7 @@ class category_impl final : public std::error_category {
       case errc::actor_down: return "actor down";
       case errc::host_lost: return "actor host process lost";
       case errc::too_many_restarts: return "too many restarts";
+      case errc::node_lost: return "remote node lost or unreachable";
       case errc::command_not_found: return "command not found";
       case errc::command_failed: return "command returned a nonzero exit status";
     }

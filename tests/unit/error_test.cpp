@@ -22,6 +22,7 @@ constexpr mproc::errc all_errcs[] = {
     mproc::errc::task_failed,  mproc::errc::worker_lost,
     mproc::errc::command_not_found, mproc::errc::command_failed, mproc::errc::cancelled,
     mproc::errc::actor_down, mproc::errc::host_lost, mproc::errc::too_many_restarts,
+    mproc::errc::node_lost,
 };
 
 TEST(error, category_is_named_mproc_and_unique) {
@@ -41,7 +42,8 @@ TEST(error, values_are_stable) {
   EXPECT_EQ(static_cast<int>(mproc::errc::cancelled), 26);
   EXPECT_EQ(static_cast<int>(mproc::errc::host_lost), 28);
   EXPECT_EQ(static_cast<int>(mproc::errc::too_many_restarts), 29);
-  EXPECT_EQ(std::size(all_errcs), 29u);
+  EXPECT_EQ(static_cast<int>(mproc::errc::node_lost), 30);
+  EXPECT_EQ(std::size(all_errcs), 30u);
   for (std::size_t i = 0; i < std::size(all_errcs); ++i) EXPECT_EQ(static_cast<int>(all_errcs[i]), static_cast<int>(i) + 1);
 }
 

@@ -31,6 +31,23 @@
 
 namespace mproc {
 namespace detail {
+/// While it lives: should `dest` end before it answered, `requester` gets an answer at once:
+/// node_lost or host_lost when that is why `dest` ended, actor_down otherwise. CAF itself answers
+/// requests still queued at an actor that ends, but not one in flight to a node whose connection
+/// broke: that would wait for its timeout.
+/// Destructor: stops watching.
+class answer_on_exit {
+ public:
+  answer_on_exit(const caf::strong_actor_ptr& dest, caf::strong_actor_ptr requester, caf::message_id response_id);
+  ~answer_on_exit();
+  answer_on_exit(const answer_on_exit&) = delete;
+  answer_on_exit& operator=(const answer_on_exit&) = delete;
+
+ private:
+  caf::strong_actor_ptr dest_;
+  const void* token_ = nullptr;
+};
+
 template <class... Rs>
 using request_result = std::conditional_t<sizeof...(Rs) == 0, std::tuple<>,
                                           std::conditional_t<sizeof...(Rs) == 1, std::tuple_element_t<0, std::tuple<Rs..., void>>,
@@ -45,8 +62,10 @@ std::optional<request_result<Rs...>> request_impl(caf::error& err, const Handle&
     return out;
   }
   caf::scoped_actor self{actor_system()};
-  self->request(dest, std::chrono::duration_cast<caf::timespan>(timeout), std::forward<Ts>(xs)...)
-      .receive([&](Rs&... rs) { out.emplace(std::move(rs)...); }, [&](caf::error& e) { err = std::move(e); });
+  auto handle = self->request(dest, std::chrono::duration_cast<caf::timespan>(timeout), std::forward<Ts>(xs)...);
+  answer_on_exit early_answer{caf::actor_cast<caf::strong_actor_ptr>(dest), caf::actor_cast<caf::strong_actor_ptr>(self),
+                              handle.id()};
+  handle.receive([&](Rs&... rs) { out.emplace(std::move(rs)...); }, [&](caf::error& e) { err = std::move(e); });
   return out;
 }
 }  // namespace detail

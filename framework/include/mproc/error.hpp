@@ -50,6 +50,9 @@ enum class errc {
   actor_down,           ///< the actor ended (or never existed) before it could answer
   host_lost,            ///< the process hosting an actor ended; the message names its exit code or signal
   too_many_restarts,    ///< a supervisor's child crashed more often than its restart intensity allows
+  // Cluster:
+  node_lost,            ///< a remote node could not be reached, or its connection was lost (it died, or
+                        ///< the link was cut: found by heartbeat)
 };
 
 /// The `mproc` error category; `name()` is "mproc".

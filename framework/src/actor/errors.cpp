@@ -1,4 +1,5 @@
 #include <caf/atom.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/make_message.hpp>
 #include <caf/sec.hpp>
 
@@ -19,10 +20,18 @@ std::error_code to_error_code(const caf::error& e) {
       case caf::sec::unexpected_message: return make_error_code(errc::wrong_type);
       case caf::sec::request_receiver_down:
       case caf::sec::remote_linking_failed: return make_error_code(errc::actor_down);
+      case caf::sec::cannot_connect_to_node:
+      case caf::sec::no_route_to_receiving_node: return make_error_code(errc::node_lost);
       default: return make_error_code(errc::bad_message);
     }
   }
-  if (e.category() == caf::atom("exit")) return make_error_code(errc::actor_down);
+  if (e.category() == caf::atom("exit")) {
+    // CAF kills the proxies of a node whose connection broke (closed, or silent past the heartbeat
+    // timeout) with remote_link_unreachable.
+    if (static_cast<caf::exit_reason>(e.code()) == caf::exit_reason::remote_link_unreachable)
+      return make_error_code(errc::node_lost);
+    return make_error_code(errc::actor_down);
+  }
   return make_error_code(errc::bad_message);
 }
 

@@ -51,6 +51,23 @@ std::int64_t scheduler_threads() {
   return std::max<std::int64_t>(2, std::thread::hardware_concurrency());
 }
 
+/// CAF's remoting (BASP over TCP, used by the cluster layer) sends a heartbeat on every connection
+/// and drops a connection that stayed silent past the timeout, killing its proxies with
+/// remote_link_unreachable: a dead or cut-off node is noticed within timeout + interval. Processes
+/// without TCP connections pay nothing for it.
+void configure_remoting(caf::actor_system_config& cfg) {
+  cfg.set("middleman.heartbeat-interval", caf::timespan{remote_heartbeat_interval});
+  cfg.set("middleman.connection-timeout", caf::timespan{remote_connection_timeout});
+}
+
+/// CAF registers a spawn server and a config server under well-known names; any peer that reaches
+/// a TCP port of ours could spawn registered actor types through the first and rewrite settings
+/// through the second, before proving it knows the cluster's cookie. Nothing of ours uses them.
+void close_utility_actors(caf::actor_system& sys) {
+  sys.registry().erase(caf::atom("SpawnServ"));
+  sys.registry().erase(caf::atom("ConfigServ"));
+}
+
 std::mutex& runtime_mutex() {
   static std::mutex m;
   return m;
@@ -100,10 +117,9 @@ caf::behavior runtime_actor_behavior(caf::stateful_actor<names_state>* self, act
   return {
       [self, rt](caf::spawn_atom, const std::string& name, const caf::message& args,
                  const std::set<std::string>& ifs) -> caf::result<caf::strong_actor_ptr> {
-        auto& sys = self->system();
-        auto res = sys.spawn<caf::actor>(name, args, self->context(), !ifs.empty(), ifs.empty() ? nullptr : &ifs);
-        if (!res) return make_caf_error(errc::invalid_argument, "cannot spawn " + name + ": " + sys.render(res.error()));
-        auto ptr = caf::actor_cast<caf::strong_actor_ptr>(*res);
+        auto res = spawn_registered(self, name, args, ifs);
+        if (!res) return std::move(res.error());
+        auto ptr = std::move(*res);
         if (rt->dedicated() && !self->state.dedicated_spawned) {
           self->state.dedicated_spawned = true;
           ptr->get()->attach_functor([rt](const caf::error& reason) {
@@ -130,12 +146,21 @@ caf::behavior runtime_actor_behavior(caf::stateful_actor<names_state>* self, act
   };
 }
 
+caf::expected<caf::strong_actor_ptr> spawn_registered(caf::local_actor* self, const std::string& name,
+                                                      const caf::message& args, const std::set<std::string>& ifs) {
+  auto& sys = self->system();
+  auto res = sys.spawn<caf::actor>(name, args, self->context(), !ifs.empty(), ifs.empty() ? nullptr : &ifs);
+  if (!res) return make_caf_error(errc::invalid_argument, "cannot spawn " + name + ": " + sys.render(res.error()));
+  return caf::actor_cast<caf::strong_actor_ptr>(std::move(*res));
+}
+
 actor_runtime::actor_runtime() {
   config_ = std::make_unique<caf::actor_system_config>();
   auto& cfg = *config_;
   // CAF 0.17 gives a system a node id (host hash + pid) only when the middleman is loaded; proxies
   // and actor addresses need one. Its TCP side stays idle until the cluster layer uses it.
   cfg.load<caf::io::middleman>();
+  configure_remoting(cfg);
   cfg.set("scheduler.max-threads", scheduler_threads());
   cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{0});
   add_error_category(cfg);
@@ -146,6 +171,7 @@ actor_runtime::actor_runtime() {
   }
   auto regs = registration_list(cfg);
   system_ = std::make_unique<caf::actor_system>(cfg);
+  close_utility_actors(*system_);
   router_ = std::make_shared<actor_router>(*system_, std::move(regs));
   runtime_actor_ = system_->spawn(runtime_actor_behavior, this);
   // Others address it by id (sent in hellos), so CAF's registry must know it.

@@ -9,14 +9,29 @@
 // Thread safety: all members from any thread.
 #pragma once
 
+#include <chrono>
+
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/expected.hpp>
+#include <caf/local_actor.hpp>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "router.hpp"
 
 namespace mproc::detail {
+
+/// Spawns the actor type registered under `name` in self's system; for a non-empty `ifs` the
+/// actor's interface must be exactly that. Errors are errc::invalid_argument naming the cause.
+caf::expected<caf::strong_actor_ptr> spawn_registered(caf::local_actor* self, const std::string& name,
+                                                      const caf::message& args, const std::set<std::string>& ifs);
+
+/// Heartbeat settings of CAF's remoting in every process (see configure_remoting in runtime.cpp).
+inline constexpr std::chrono::milliseconds remote_heartbeat_interval{200};
+inline constexpr std::chrono::milliseconds remote_connection_timeout{1200};
 
 class actor_runtime {
  public:

@@ -1,0 +1,101 @@
+// mproc::cluster::node_main (mproc/cluster_node_main.hpp).
+#include <signal.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mproc/cluster.hpp"
+#include "mproc/cluster_node_main.hpp"
+#include "mproc/node.hpp"
+
+namespace mproc::cluster {
+namespace {
+
+struct node_arguments {
+  listen_options listen;
+  std::string cookie_file;
+  bool help = false;
+};
+
+constexpr std::string_view usage = "usage: mproc-node --cookie-file FILE [--listen ADDR:PORT]\n";
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+/// nullopt after printing why.
+std::optional<node_arguments> parse(int argc, char** argv) {
+  node_arguments out;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&]() -> std::optional<std::string_view> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string_view{argv[++i]};
+    };
+    if (arg == "--help") {
+      out.help = true;
+      return out;
+    }
+    auto v = value();
+    if (!v) {
+      std::cerr << "mproc-node: " << arg << " needs a value\n" << usage;
+      return std::nullopt;
+    }
+    if (arg == "--cookie-file") {
+      out.cookie_file = *v;
+    } else if (arg == "--listen") {
+      auto colon = v->rfind(':');
+      auto port = colon == std::string_view::npos ? std::nullopt : parse_port(v->substr(colon + 1));
+      if (!port) {
+        std::cerr << "mproc-node: --listen wants ADDR:PORT, got '" << *v << "'\n";
+        return std::nullopt;
+      }
+      out.listen.address = std::string{v->substr(0, colon)};
+      out.listen.port = *port;
+    } else {
+      std::cerr << "mproc-node: unknown option " << arg << "\n" << usage;
+      return std::nullopt;
+    }
+  }
+  if (out.cookie_file.empty()) {
+    std::cerr << "mproc-node: --cookie-file is required\n" << usage;
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+int node_main(int argc, char** argv) {
+  node_options options;
+  node n{argc, argv, options};  // first: with the spawn method this image may be a child
+  auto args = parse(argc, argv);
+  if (!args) return 2;
+  if (args->help) {
+    std::cout << usage;
+    return 0;
+  }
+  try {
+    args->listen.cookie = read_cookie_file(args->cookie_file);
+    auto l = listen(n, args->listen);
+    // SIGTERM takes the node's SIGINT path (terminate and reap the children). Installed only now:
+    // the fork server already exists, so its children do not inherit this handler.
+    struct sigaction forward{};
+    forward.sa_handler = [](int) { ::kill(::getpid(), SIGINT); };
+    ::sigaction(SIGTERM, &forward, nullptr);
+    std::cout << "mproc-node listening on " << l.address() << ':' << l.port() << std::endl;
+    for (;;) ::pause();
+  } catch (const std::exception& e) {
+    std::cerr << "mproc-node: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace mproc::cluster

@@ -1,0 +1,87 @@
+// join() and remote_node (mproc/cluster.hpp).
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "agent.hpp"
+#include "cookie_proof.hpp"
+#include "mproc/actor_request.hpp"
+#include "mproc/cluster.hpp"
+#include "mproc/node.hpp"
+
+namespace mproc::cluster {
+
+struct remote_node::access {
+  static remote_node make(caf::actor agent, std::string host, std::uint16_t port, std::chrono::milliseconds timeout) {
+    remote_node out;
+    out.agent_ = std::move(agent);
+    out.host_ = std::move(host);
+    out.port_ = port;
+    out.timeout_ = timeout;
+    return out;
+  }
+};
+
+namespace {
+
+/// Connects through CAF's middleman actor, which (unlike middleman::remote_actor) takes a timeout.
+caf::actor connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, std::error_code& ec) {
+  caf::error err;
+  auto found = mproc::detail::request_impl<caf::node_id, caf::strong_actor_ptr, std::set<std::string>>(
+      err, actor_system().middleman().actor_handle(), timeout, caf::connect_atom::value, host, port);
+  ec = to_error_code(err);
+  if (ec) return {};
+  auto agent = caf::actor_cast<caf::actor>(std::get<1>(*found));
+  if (!agent) ec = make_error_code(errc::node_lost);  // a port without a published actor
+  return agent;
+}
+
+}  // namespace
+
+remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options,
+                 std::error_code& ec) {
+  (void)n;  // the actor system belongs to the calling process's node
+  ec.clear();
+  if (options.cookie.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    return {};
+  }
+  auto agent = connect(host, port, options.timeout, ec);
+  if (ec) return {};
+  auto their_nonce = request<std::string>(ec, agent, options.timeout, detail::challenge_atom::value);
+  if (ec) return {};
+  auto our_nonce = detail::make_nonce();
+  auto our_proof = detail::cookie_proof(options.cookie, detail::join_role, *their_nonce, our_nonce);
+  auto their_proof = request<std::string>(ec, agent, options.timeout, detail::prove_atom::value, our_nonce, our_proof);
+  if (ec) return {};
+  // The listening node proves the cookie too: a joiner must not hand work to an impostor.
+  if (!detail::same_proof(*their_proof, detail::cookie_proof(options.cookie, detail::listen_role, our_nonce, *their_nonce))) {
+    ec = make_error_code(errc::access_denied);
+    return {};
+  }
+  return remote_node::access::make(std::move(agent), host, port, options.timeout);
+}
+
+remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options) {
+  std::error_code ec;
+  auto out = join(n, host, port, options, ec);
+  throw_if(ec, "mproc::cluster::join " + host + ":" + std::to_string(port));
+  return out;
+}
+
+caf::strong_actor_ptr remote_node::spawn_impl(const std::string& name, caf::message args, std::set<std::string> ifs,
+                                              caf::error& err) const {
+  if (!agent_) {
+    err = make_caf_error(errc::invalid_argument, "spawn on an empty remote_node");
+    return nullptr;
+  }
+  auto out = mproc::detail::request_impl<caf::strong_actor_ptr>(err, agent_, timeout_, caf::spawn_atom::value, name,
+                                                               std::move(args), std::move(ifs));
+  return out ? std::move(*out) : nullptr;
+}
+
+void remote_node::on_down(std::function<void(const caf::error&)> fn) const {
+  if (!agent_) throw error(errc::invalid_argument, "mproc::cluster::remote_node::on_down on an empty handle");
+  mproc::on_down(agent_, std::move(fn));
+}
+
+}  // namespace mproc::cluster

@@ -1,0 +1,11 @@
+// A node program for cluster_test.cpp: mproc-node plus the test's actor types.
+#include <mproc/cluster_node_main.hpp>
+
+#include "cluster_test_actors.hpp"
+
+namespace cluster_test {
+MPROC_ACTOR(calc_impl);
+MPROC_ACTOR(probe_impl);
+}  // namespace cluster_test
+
+int main(int argc, char** argv) { return mproc::cluster::node_main(argc, argv); }

@@ -1,0 +1,221 @@
+// mproc/cluster.hpp and mproc-node: nodes in separate programs joined over loopback TCP.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <fstream>
+#include <future>
+#include <mproc/actor_request.hpp>
+#include <mproc/cluster.hpp>
+#include <mproc/node.hpp>
+
+#include "cluster_test_actors.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+namespace mt = mproc::test;
+using namespace cluster_test;
+
+namespace {
+
+MPROC_ACTOR(calc_impl);
+MPROC_ACTOR(probe_impl);
+
+std::filesystem::path write_cookie(const mt::temp_dir& dir, const std::string& name, const std::string& cookie,
+                                   mode_t mode = 0600) {
+  auto path = dir / name;
+  std::ofstream{path} << cookie << "\n";
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+/// A node of its own (cluster_node_helper, i.e. mproc-node with the test's actors), listening on
+/// a free loopback port. The destructor SIGKILLs it.
+struct other_node {
+  mt::subprocess program;
+  std::uint16_t port = 0;
+
+  other_node(const std::filesystem::path& cookie_file, mt::guard& watchdog)
+      : program{{MPROC_CLUSTER_NODE_HELPER, "--listen", "127.0.0.1:0", "--cookie-file", cookie_file.string()}} {
+    watchdog.add(program.pid());
+    auto line = program.read_line(20s);
+    const std::string prefix = "mproc-node listening on 127.0.0.1:";
+    if (!line || line->rfind(prefix, 0) != 0) throw std::runtime_error("no listening line: " + line.value_or("EOF"));
+    port = static_cast<std::uint16_t>(std::stoi(line->substr(prefix.size())));
+  }
+};
+
+class cluster : public testing::Test {
+ protected:
+  mt::guard watchdog{60s};
+  mt::temp_dir dir;
+  std::filesystem::path cookie_file = write_cookie(dir, "cookie", "the-secret");
+  mproc::node node;
+
+  mproc::cluster::remote_node join(const other_node& b, const std::string& cookie = "the-secret") {
+    return mproc::cluster::join(node, "127.0.0.1", b.port, {.cookie = cookie});
+  }
+};
+
+TEST_F(cluster, a_joined_node_spawns_actors_that_answer_requests) {
+  other_node b{cookie_file, watchdog};
+  auto remote = join(b);
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote.port(), b.port);
+  auto calc = remote.spawn<calc_actor>("calc_impl", 10);
+  EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 2), 13);
+  auto probe = remote.spawn("probe_impl", 0);
+  EXPECT_EQ(mproc::request<int>(probe, 5s, pid_atom::value), b.program.pid());
+}
+
+TEST_F(cluster, handles_inside_messages_work_across_nodes) {
+  other_node b{cookie_file, watchdog};
+  auto probe = join(b).spawn("probe_impl", 0);
+  caf::scoped_actor self{mproc::actor_system()};
+  self->send(probe, tell_atom::value, caf::actor{self}, 42);
+  int got = 0;
+  self->receive([&](int n) { got = n; }, caf::after(5s) >> [] {});
+  EXPECT_EQ(got, 42);
+}
+
+TEST_F(cluster, a_wrong_cookie_is_refused_with_access_denied) {
+  other_node b{cookie_file, watchdog};
+  std::error_code ec;
+  auto remote = mproc::cluster::join(node, "127.0.0.1", b.port, {.cookie = "not-the-secret"}, ec);
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  EXPECT_FALSE(remote);
+  // The right cookie still works afterwards.
+  EXPECT_TRUE(join(b));
+}
+
+TEST_F(cluster, the_agent_serves_nothing_before_the_cookie_is_proven) {
+  other_node b{cookie_file, watchdog};
+  auto& mm = mproc::actor_system().middleman();
+  auto agent = mm.remote_actor("127.0.0.1", b.port);
+  ASSERT_TRUE(agent) << mproc::describe(agent.error());
+  std::error_code ec;
+  mproc::request<caf::strong_actor_ptr>(ec, *agent, 5s, caf::spawn_atom::value, std::string{"calc_impl"},
+                                        caf::make_message(1), std::set<std::string>{});
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  // CAF's own spawn server, which needs no cookie, is closed.
+  auto spawned = mm.remote_spawn<caf::actor>(agent->node(), "calc_impl", caf::make_message(1), 5s);
+  EXPECT_FALSE(spawned);
+}
+
+TEST_F(cluster, a_killed_node_is_reported_as_node_lost_at_once) {
+  other_node b{cookie_file, watchdog};
+  auto remote = join(b);
+  auto probe = remote.spawn("probe_impl", 0);
+  std::promise<caf::error> node_down, actor_down;
+  remote.on_down([&](const caf::error& reason) { node_down.set_value(reason); });
+  mproc::on_down(probe, [&](const caf::error& reason) { actor_down.set_value(reason); });
+  auto pending = std::async(std::launch::async, [&] {
+    std::error_code ec;
+    mproc::request<int>(ec, probe, 30s, hang_atom::value);
+    return ec;
+  });
+  std::this_thread::sleep_for(100ms);
+  auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(b.program.pid(), SIGKILL), 0);
+  auto fut = node_down.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(mproc::to_error_code(fut.get()), mproc::errc::node_lost);
+  std::printf("killed node reported after %.1f ms\n",
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - killed_at).count());
+  auto actor_fut = actor_down.get_future();
+  ASSERT_EQ(actor_fut.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(mproc::to_error_code(actor_fut.get()), mproc::errc::node_lost);
+  ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(pending.get(), mproc::errc::node_lost);
+}
+
+TEST_F(cluster, a_silent_node_is_found_by_heartbeat_within_two_seconds) {
+  other_node b{cookie_file, watchdog};
+  auto remote = join(b);
+  std::promise<std::chrono::steady_clock::time_point> down;
+  remote.on_down([&](const caf::error&) { down.set_value(std::chrono::steady_clock::now()); });
+  // A stopped process keeps its TCP connection open but sends nothing, like a host cut off.
+  auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(b.program.pid(), SIGSTOP), 0);
+  auto fut = down.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  auto after = fut.get() - stopped_at;
+  EXPECT_LT(after, 2s);
+  std::printf("silent node reported after %.0f ms\n", std::chrono::duration<double, std::milli>(after).count());
+  ::kill(b.program.pid(), SIGKILL);
+}
+
+TEST_F(cluster, misuse_and_unreachable_nodes_get_typed_errors) {
+  std::error_code ec;
+  mproc::cluster::join(node, "127.0.0.1", 1, {.cookie = ""}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  mproc::cluster::listen(node, {.cookie = ""}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  // Nothing listens on port 1 of loopback.
+  mproc::cluster::join(node, "127.0.0.1", 1, {.cookie = "x", .timeout = 5000ms}, ec);
+  EXPECT_EQ(ec, mproc::errc::node_lost) << ec.message();
+  other_node b{cookie_file, watchdog};
+  auto remote = join(b);
+  remote.spawn(ec, "no_such_actor", 1);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  mproc::cluster::remote_node empty;
+  empty.spawn(ec, "calc_impl", 1);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  EXPECT_THROW(empty.on_down([](const caf::error&) {}), mproc::error);
+}
+
+TEST_F(cluster, a_taken_port_is_reported) {
+  auto first = mproc::cluster::listen(node, {.cookie = "c"});
+  ASSERT_NE(first.port(), 0);
+  std::error_code ec;
+  mproc::cluster::listen(node, {.port = first.port(), .cookie = "c", .reuse_address = false}, ec);
+  EXPECT_EQ(ec, std::errc::address_in_use);
+}
+
+TEST_F(cluster, this_process_can_listen_and_be_joined_by_itself) {
+  auto l = mproc::cluster::listen(node, {.cookie = "c"});
+  auto remote = mproc::cluster::join(node, "127.0.0.1", l.port(), {.cookie = "c"});
+  auto calc = remote.spawn<calc_actor>("calc_impl", 1);
+  EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 1), 3);
+}
+
+TEST_F(cluster, cookie_files_must_be_private_and_not_empty) {
+  EXPECT_EQ(mproc::cluster::read_cookie_file(cookie_file), "the-secret");
+  std::error_code ec;
+  mproc::cluster::read_cookie_file(write_cookie(dir, "open", "x", 0644), ec);
+  EXPECT_EQ(ec, mproc::errc::access_denied);
+  mproc::cluster::read_cookie_file(write_cookie(dir, "blank", "  ", 0600), ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  mproc::cluster::read_cookie_file(dir / "missing", ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+}
+
+TEST_F(cluster, mproc_node_reports_bad_options_and_ends_on_sigterm) {
+  {
+    mt::subprocess bad{{MPROC_NODE_PROGRAM, "--listen", "nowhere"}};
+    auto status = bad.wait(10s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
+  }
+  {
+    mt::subprocess open_cookie{{MPROC_NODE_PROGRAM, "--cookie-file", write_cookie(dir, "open", "x", 0644).string()}};
+    auto status = open_cookie.wait(10s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  }
+  mt::subprocess good{{MPROC_NODE_PROGRAM, "--cookie-file", cookie_file.string()}};
+  watchdog.add(good.pid());
+  auto line = good.read_line(20s);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(line->rfind("mproc-node listening on 127.0.0.1:", 0), 0u) << *line;
+  ASSERT_EQ(::kill(good.pid(), SIGTERM), 0);
+  auto status = good.wait(10s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGINT) << *status;
+}
+
+}  // namespace

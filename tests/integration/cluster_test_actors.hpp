@@ -1,0 +1,31 @@
+// Actor types that the cluster tests spawn on another node: included by the test binary and by
+// cluster_node_helper.cpp (a node program of its own), so both register them identically.
+#pragma once
+
+#include <caf/all.hpp>
+#include <mproc/actor_runtime.hpp>
+#include <unistd.h>
+
+namespace cluster_test {
+
+using add_atom = caf::atom_constant<caf::atom("add")>;
+using pid_atom = caf::atom_constant<caf::atom("pid")>;
+using hang_atom = caf::atom_constant<caf::atom("hang")>;
+using tell_atom = caf::atom_constant<caf::atom("tell")>;
+
+using calc_actor = caf::typed_actor<caf::replies_to<add_atom, int, int>::with<int>>;
+
+inline calc_actor::behavior_type calc_impl(calc_actor::pointer, int offset) {
+  return {[offset](add_atom, int a, int b) { return a + b + offset; }};
+}
+
+/// Answers its pid, never answers hang, and sends `n` to an actor whose handle it is given.
+inline caf::behavior probe_impl(caf::event_based_actor* self, int) {
+  return {
+      [](pid_atom) { return static_cast<int>(::getpid()); },
+      [self](hang_atom) { return self->make_response_promise<int>(); },
+      [self](tell_atom, const caf::actor& whom, int n) { self->send(whom, n); },
+  };
+}
+
+}  // namespace cluster_test
