@@ -21,6 +21,7 @@ cmake -S . -B build/ci-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMPROC_WERROR=ON 
 cmake --build build/ci-asan
 stage "asan+ubsan tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   ctest --test-dir build/ci-asan --output-on-failure -j "$jobs" --timeout 300 -LE package
 
 stage "fuzz: frame decoder, briefly (clang libFuzzer, ASan+UBSan)"

@@ -1,11 +1,14 @@
 // A node program for cluster_test.cpp: mproc-node plus the test's actor types.
 #include <mproc/cluster_node_main.hpp>
+#include <mproc/entry.hpp>
 
 #include "cluster_test_actors.hpp"
 
 namespace cluster_test {
 MPROC_ACTOR(calc_impl);
 MPROC_ACTOR(probe_impl);
+MPROC_ENTRY(exit_with);
+MPROC_ENTRY(sleep_for_ms);
 }  // namespace cluster_test
 
 int main(int argc, char** argv) { return mproc::cluster::node_main(argc, argv); }

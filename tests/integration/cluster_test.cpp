@@ -12,6 +12,7 @@
 #include <mproc/actor_request.hpp>
 #include <mproc/cluster.hpp>
 #include <mproc/node.hpp>
+#include <mproc/queue.hpp>
 
 #include "cluster_test_actors.hpp"
 #include "test_support.hpp"
@@ -24,6 +25,8 @@ namespace {
 
 MPROC_ACTOR(calc_impl);
 MPROC_ACTOR(probe_impl);
+MPROC_ENTRY(exit_with);
+MPROC_ENTRY(sleep_for_ms);
 
 std::filesystem::path write_cookie(const mt::temp_dir& dir, const std::string& name, const std::string& cookie,
                                    mode_t mode = 0600) {
@@ -149,6 +152,53 @@ TEST_F(cluster, a_silent_node_is_found_by_heartbeat_within_two_seconds) {
   ::kill(b.program.pid(), SIGKILL);
 }
 
+void never_registered(int) {}
+
+bool pid_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+TEST_F(cluster, a_process_on_another_node_is_joined_with_its_exit_code) {
+  other_node b{cookie_file, watchdog};
+  auto remote = join(b);
+  auto p = remote.spawn_process(exit_with, 7);
+  EXPECT_GT(p.pid(), 0);
+  EXPECT_NE(p.pid(), ::getpid());
+  p.join();
+  EXPECT_EQ(p.exitcode(), 7);
+  EXPECT_FALSE(p.is_alive());
+  p.terminate();  // no-op once it has exited
+}
+
+TEST_F(cluster, a_process_on_another_node_can_be_terminated) {
+  other_node b{cookie_file, watchdog};
+  auto p = join(b).spawn_process(sleep_for_ms, 60000);
+  EXPECT_TRUE(p.is_alive());
+  EXPECT_FALSE(p.join(100ms));
+  p.terminate();
+  EXPECT_TRUE(p.join(5s));
+  EXPECT_EQ(p.exitcode(), -SIGTERM);
+}
+
+void start_far_process(int port, mproc::queue<int> pids) {
+  auto remote = mproc::cluster::join(mproc::node::current(), "127.0.0.1", static_cast<std::uint16_t>(port),
+                                     {.cookie = "the-secret"});
+  pids.put(remote.spawn_process(sleep_for_ms, 60000).pid());
+  std::this_thread::sleep_for(60s);
+}
+MPROC_ENTRY(start_far_process);
+
+TEST_F(cluster, processes_started_by_a_node_that_is_lost_are_terminated) {
+  other_node b{cookie_file, watchdog};
+  auto pids = node.make_queue<int>();
+  // The node that starts the far process is a child of ours, so that we can SIGKILL it.
+  auto starter = node.spawn(start_far_process, static_cast<int>(b.port), pids);
+  watchdog.add(starter);
+  auto far = static_cast<pid_t>(pids.get(20s));
+  ASSERT_TRUE(pid_exists(far));
+  starter.kill();
+  starter.join();
+  EXPECT_TRUE(mt::eventually([&] { return !pid_exists(far); }, 5s)) << "process " << far << " outlived the node that started it";
+}
+
 TEST_F(cluster, misuse_and_unreachable_nodes_get_typed_errors) {
   std::error_code ec;
   mproc::cluster::join(node, "127.0.0.1", 1, {.cookie = ""}, ec);
@@ -166,6 +216,16 @@ TEST_F(cluster, misuse_and_unreachable_nodes_get_typed_errors) {
   empty.spawn(ec, "calc_impl", 1);
   EXPECT_EQ(ec, mproc::errc::invalid_argument);
   EXPECT_THROW(empty.on_down([](const caf::error&) {}), mproc::error);
+  EXPECT_THROW(empty.spawn_process(exit_with, 0), mproc::error);
+  try {
+    remote.spawn_process(never_registered, 1);
+    ADD_FAILURE() << "spawn_process of an unregistered function";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::unknown_entry);
+  }
+  mproc::cluster::remote_process none;
+  none.join(ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
 }
 
 TEST_F(cluster, a_taken_port_is_reported) {

@@ -6,6 +6,10 @@
 #include <mproc/actor_runtime.hpp>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 namespace cluster_test {
 
 using add_atom = caf::atom_constant<caf::atom("add")>;
@@ -27,5 +31,9 @@ inline caf::behavior probe_impl(caf::event_based_actor* self, int) {
       [self](tell_atom, const caf::actor& whom, int n) { self->send(whom, n); },
   };
 }
+
+/// Process entries (MPROC_ENTRY in both programs).
+inline void exit_with(int code) { std::exit(code); }
+inline void sleep_for_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 }  // namespace cluster_test

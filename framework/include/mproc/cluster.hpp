@@ -42,9 +42,14 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <vector>
 
 #include "mproc/actor_error.hpp"
 #include "mproc/actor_runtime.hpp"
+#include "mproc/entry.hpp"
+#include "mproc/remote_process.hpp"
+#include "mproc/serialization.hpp"
 
 namespace mproc {
 class node;
@@ -118,7 +123,8 @@ std::string read_cookie_file(const std::filesystem::path& path, std::error_code&
 /// Another node this node has joined.
 ///
 /// Copies share one connection. Destructor: nothing; the connection stays until either node ends
-/// (CAF keeps one connection per pair of nodes).
+/// (CAF keeps one connection per pair of nodes). Processes started there through any copy are
+/// terminated by that node when this node ends or the connection is lost.
 class remote_node {
  public:
   remote_node() = default;
@@ -144,6 +150,17 @@ class remote_node {
     return ec ? Handle{} : caf::actor_cast<Handle>(std::move(ptr));
   }
 
+  /// Starts fn(args...) as a process of the remote node; fn must be registered with MPROC_ENTRY
+  /// in both programs, and its arguments serializable (queues and pipes cannot cross hosts yet:
+  /// errc::invalid_argument). Throws mproc::error: unknown_entry, spawn_failed, node_lost,
+  /// timeout, access_denied, invalid_argument (empty handle).
+  template <class Fn, class... Args>
+    requires std::is_function_v<std::remove_pointer_t<Fn>>
+  remote_process spawn_process(Fn fn, Args&&... args) const {
+    typename mproc::detail::fn_traits<Fn>::args_tuple values{std::forward<Args>(args)...};
+    return spawn_process_impl(mproc::detail::fn_address(fn), [&] { return to_bytes(values); });
+  }
+
   /// Calls `fn` once, from a CAF thread, when the connection to the node is lost (the reason
   /// maps to errc::node_lost) or the node closes it. Called at once if that already happened.
   void on_down(std::function<void(const caf::error&)> fn) const;
@@ -162,7 +179,9 @@ class remote_node {
   friend struct access;
   caf::strong_actor_ptr spawn_impl(const std::string& name, caf::message args, std::set<std::string> ifs,
                                    caf::error& err) const;
+  remote_process spawn_process_impl(const void* fn, const std::function<std::vector<std::byte>()>& encode) const;
   caf::actor agent_;
+  caf::actor keeper_;  // ours; the remote node watches it to end our processes when we are gone
   std::string host_;
   std::uint16_t port_ = 0;
   std::chrono::milliseconds timeout_{5000};

@@ -143,6 +143,12 @@ concept function_pointer = std::is_pointer_v<std::decay_t<Fn>> &&
 struct process_access {
   static void run(process& p) { p.run(); }
   static std::shared_ptr<process_state>& state(process& p) { return p.state_; }
+  /// Targets the registered function `entry` with arguments already encoded (a spawn requested
+  /// by another node, which knows the function only by name).
+  static void set_encoded_target(process& p, const entry_info& entry, std::vector<std::byte> args) {
+    p.set_local_target([&entry, args] { entry.invoke(entry.fn, args); });
+    p.set_entry_target(entry.fn, std::move(args), {});
+  }
 };
 
 /// Makes `p` the handle of the calling (child) process: name, pid, started.

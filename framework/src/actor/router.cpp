@@ -494,14 +494,27 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
       hosts_.erase(it);
     }
     if (stopped_) return;
+    ++reporting_;
   }
-  // Off the I/O thread: learning the exit status may take a moment. Detached: it holds only a
-  // weak reference, so a router that ends meanwhile is simply not told.
+  // Off the I/O thread: learning the exit status may take a moment. Detached, holding only a weak
+  // reference; shutdown() waits for it (reporting_), because it uses the actor system.
   std::weak_ptr<actor_router> self = weak_from_this();
   std::thread([self, pid, proc] {
     auto reason = host_reason(pid, proc);
     auto r = self.lock();
     if (!r) return;
+    struct done_reporting {
+      actor_router& router;
+      ~done_reporting() {
+        std::lock_guard lock{router.mutex_};
+        --router.reporting_;
+        router.changed_.notify_all();
+      }
+    } done{*r};
+    {
+      std::lock_guard lock{r->mutex_};
+      if (r->stopped_) return;
+    }
     r->kill_process_proxies(pid, reason);
     // Tell the other hosts, whose proxies of that process die the same way.
     std::vector<char> buffer;
@@ -649,6 +662,10 @@ void actor_router::shutdown() noexcept {
     if (!path_.empty()) ::unlink(path_.c_str());
   }
   changed_.notify_all();
+  {
+    std::unique_lock lock{mutex_};
+    changed_.wait(lock, [this] { return reporting_ == 0; });
+  }
   for (auto& c : conns) {
     c->flush(deadline_after(std::chrono::milliseconds(200)));
     c->close();

@@ -161,6 +161,9 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopped_ = false;
+  /// Threads still reporting a dead host (on_downlink_closed); shutdown waits for them, since
+  /// they use the actor system, which ends right after the router.
+  int reporting_ = 0;
   std::optional<peer> uplink_;
   std::uint32_t uplink_pid_ = 0;
   bool uplink_closed_ = false;

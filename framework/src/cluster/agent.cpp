@@ -4,6 +4,7 @@
 
 #include "../actor/runtime.hpp"
 #include "cookie_proof.hpp"
+#include "remote_spawn.hpp"
 #include "mproc/actor_error.hpp"
 
 namespace mproc::cluster::detail {
@@ -63,6 +64,13 @@ caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string
         auto res = mproc::detail::spawn_registered(self, name, args, ifs);
         if (!res) return std::move(res.error());
         return std::move(*res);
+      },
+      [self](spawn_process_atom, const std::string& entry, const std::string& args,
+             const caf::actor& keeper) -> caf::result<caf::actor, int> {
+        if (!may_use(self, sender_node(self))) return refused("this node has not proven the cookie");
+        auto res = start_remote_process(entry, args, keeper);
+        if (!res) return std::move(res.error());
+        return caf::result<caf::actor, int>{std::get<0>(*res), std::get<1>(*res)};
       },
   };
 }

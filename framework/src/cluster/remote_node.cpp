@@ -2,7 +2,9 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "../node_impl.hpp"
 #include "agent.hpp"
+#include "remote_spawn.hpp"
 #include "cookie_proof.hpp"
 #include "mproc/actor_request.hpp"
 #include "mproc/cluster.hpp"
@@ -11,9 +13,11 @@
 namespace mproc::cluster {
 
 struct remote_node::access {
-  static remote_node make(caf::actor agent, std::string host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  static remote_node make(caf::actor agent, caf::actor keeper, std::string host, std::uint16_t port,
+                          std::chrono::milliseconds timeout) {
     remote_node out;
     out.agent_ = std::move(agent);
+    out.keeper_ = std::move(keeper);
     out.host_ = std::move(host);
     out.port_ = port;
     out.timeout_ = timeout;
@@ -33,6 +37,17 @@ caf::actor connect(const std::string& host, std::uint16_t port, std::chrono::mil
   auto agent = caf::actor_cast<caf::actor>(std::get<1>(*found));
   if (!agent) ec = make_error_code(errc::node_lost);  // a port without a published actor
   return agent;
+}
+
+/// An actor that does nothing but live as long as this node: the remote node watches it and ends
+/// the processes we started there once it goes down (our end, or a lost connection). It must
+/// end before the actor system does (CAF crashes destroying a system with live registered
+/// actors, and sending it to another node registers it).
+caf::actor make_keeper() {
+  // The int argument: CAF 0.17 dereferences a null argument tuple for function actors without one.
+  auto keeper = actor_system().spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](caf::unit_t) {}}; }, 0);
+  mproc::detail::at_node_shutdown([keeper] { caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown); });
+  return keeper;
 }
 
 }  // namespace
@@ -58,7 +73,7 @@ remote_node join(node& n, const std::string& host, std::uint16_t port, const joi
     ec = make_error_code(errc::access_denied);
     return {};
   }
-  return remote_node::access::make(std::move(agent), host, port, options.timeout);
+  return remote_node::access::make(std::move(agent), make_keeper(), host, port, options.timeout);
 }
 
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options) {
@@ -77,6 +92,27 @@ caf::strong_actor_ptr remote_node::spawn_impl(const std::string& name, caf::mess
   auto out = mproc::detail::request_impl<caf::strong_actor_ptr>(err, agent_, timeout_, caf::spawn_atom::value, name,
                                                                std::move(args), std::move(ifs));
   return out ? std::move(*out) : nullptr;
+}
+
+remote_process remote_node::spawn_process_impl(const void* fn,
+                                               const std::function<std::vector<std::byte>()>& encode) const {
+  const auto* entry = mproc::detail::find_entry_by_fn(fn);
+  if (entry == nullptr) throw error(errc::unknown_entry, "mproc::cluster::remote_node::spawn_process: register it with MPROC_ENTRY");
+  if (!agent_) throw error(errc::invalid_argument, "mproc::cluster::remote_node::spawn_process on an empty handle");
+  std::vector<std::byte> bytes;
+  {
+    mproc::detail::transfer_out transfer{mproc::detail::transfer_out::purpose::message};
+    bytes = encode();
+    if (!transfer.fds().empty())
+      throw error(errc::invalid_argument, "mproc::cluster::remote_node::spawn_process " + entry->name +
+                                              ": queues and pipes cannot cross hosts");
+  }
+  caf::error err;
+  auto started = mproc::detail::request_impl<caf::actor, int>(
+      err, agent_, timeout_, detail::spawn_process_atom::value, entry->name,
+      std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), keeper_);
+  if (err) throw to_error(err, "mproc::cluster::remote_node::spawn_process " + entry->name);
+  return remote_process::access::make(std::get<0>(*started), static_cast<pid_t>(std::get<1>(*started)), timeout_);
 }
 
 void remote_node::on_down(std::function<void(const caf::error&)> fn) const {
