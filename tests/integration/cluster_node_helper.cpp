@@ -9,6 +9,9 @@ MPROC_ACTOR(calc_impl);
 MPROC_ACTOR(probe_impl);
 MPROC_ENTRY(exit_with);
 MPROC_ENTRY(sleep_for_ms);
+MPROC_ENTRY(square_task);
+MPROC_ENTRY(slow_pid_task);
+MPROC_ENTRY(failing_task);
 }  // namespace cluster_test
 
 int main(int argc, char** argv) { return mproc::cluster::node_main(argc, argv); }

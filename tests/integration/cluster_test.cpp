@@ -11,6 +11,7 @@
 #include <future>
 #include <mproc/actor_request.hpp>
 #include <mproc/cluster.hpp>
+#include <mproc/cluster_pool.hpp>
 #include <mproc/node.hpp>
 #include <mproc/queue.hpp>
 
@@ -27,6 +28,9 @@ MPROC_ACTOR(calc_impl);
 MPROC_ACTOR(probe_impl);
 MPROC_ENTRY(exit_with);
 MPROC_ENTRY(sleep_for_ms);
+MPROC_ENTRY(square_task);
+MPROC_ENTRY(slow_pid_task);
+MPROC_ENTRY(failing_task);
 
 std::filesystem::path write_cookie(const mt::temp_dir& dir, const std::string& name, const std::string& cookie,
                                    mode_t mode = 0600) {
@@ -154,6 +158,12 @@ TEST_F(cluster, a_silent_node_is_found_by_heartbeat_within_two_seconds) {
 
 void never_registered(int) {}
 
+mproc::pool_options workers_per_node(std::size_t n) {
+  mproc::pool_options o;
+  o.workers = n;
+  return o;
+}
+
 bool pid_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
 TEST_F(cluster, a_process_on_another_node_is_joined_with_its_exit_code) {
@@ -197,6 +207,68 @@ TEST_F(cluster, processes_started_by_a_node_that_is_lost_are_terminated) {
   starter.kill();
   starter.join();
   EXPECT_TRUE(mt::eventually([&] { return !pid_exists(far); }, 5s)) << "process " << far << " outlived the node that started it";
+}
+
+TEST_F(cluster, a_pool_runs_tasks_on_the_workers_of_two_nodes) {
+  other_node b{cookie_file, watchdog}, c{cookie_file, watchdog};
+  auto pool = mproc::cluster::make_pool({join(b), join(c)}, workers_per_node(2));
+  EXPECT_EQ(pool.workers(), 4u);
+  EXPECT_EQ(pool.map(square_task, std::vector<int>{1, 2, 3, 4, 5}), (std::vector<int>{1, 4, 9, 16, 25}));
+  EXPECT_EQ(pool.apply(square_task, 12), 144);
+  // Slow tasks one per chunk spread over both nodes' workers, none of them this process.
+  auto pids = pool.map(slow_pid_task, std::vector<int>(16, 50), 1);
+  std::set<int> distinct(pids.begin(), pids.end());
+  EXPECT_GE(distinct.size(), 3u);
+  EXPECT_EQ(distinct.count(::getpid()), 0u);
+  try {
+    pool.apply(failing_task, 0);
+    ADD_FAILURE() << "a throwing task";
+  } catch (const mproc::task_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("bad input"), std::string::npos) << e.what();
+  }
+  pool.close();
+  EXPECT_TRUE(pool.join(5s));
+}
+
+TEST_F(cluster, a_pool_moves_the_chunks_of_a_lost_node_to_the_others) {
+  other_node b{cookie_file, watchdog}, c{cookie_file, watchdog};
+  auto pool = mproc::cluster::make_pool({join(b), join(c)}, workers_per_node(2));
+  auto all = pool.map_async(slow_pid_task, std::vector<int>(24, 100), 1);
+  std::this_thread::sleep_for(250ms);
+  ASSERT_EQ(::kill(c.program.pid(), SIGKILL), 0);
+  auto pids = all.get();  // complete despite the loss
+  EXPECT_EQ(pids.size(), 24u);
+  EXPECT_EQ(pool.apply(square_task, 3), 9);  // B still serves
+}
+
+TEST_F(cluster, a_pool_that_loses_every_node_fails_with_node_lost_instead_of_hanging) {
+  other_node b{cookie_file, watchdog};
+  auto pool = mproc::cluster::make_pool({join(b)}, workers_per_node(1));
+  auto pending = pool.map_async(slow_pid_task, std::vector<int>(8, 200), 1);
+  std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(::kill(b.program.pid(), SIGKILL), 0);
+  try {
+    pending.get();
+    ADD_FAILURE() << "a map on a lost node";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::node_lost) << e.what();
+  }
+  try {
+    pool.apply(square_task, 2);
+    ADD_FAILURE() << "a task without nodes";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::node_lost) << e.what();
+  }
+}
+
+TEST_F(cluster, make_pool_refuses_what_it_cannot_do) {
+  std::error_code ec;
+  EXPECT_THROW(mproc::cluster::make_pool({}), mproc::error);
+  EXPECT_THROW(mproc::cluster::make_pool({mproc::cluster::remote_node{}}), mproc::error);
+  other_node b{cookie_file, watchdog};
+  mproc::pool_options with_init;
+  with_init.maxtasksperchild = 3;
+  EXPECT_THROW(mproc::cluster::make_pool({join(b)}, with_init), mproc::error);
 }
 
 TEST_F(cluster, misuse_and_unreachable_nodes_get_typed_errors) {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 namespace cluster_test {
@@ -35,5 +36,13 @@ inline caf::behavior probe_impl(caf::event_based_actor* self, int) {
 /// Process entries (MPROC_ENTRY in both programs).
 inline void exit_with(int code) { std::exit(code); }
 inline void sleep_for_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+/// Pool tasks.
+inline int square_task(int x) { return x * x; }
+inline int slow_pid_task(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return static_cast<int>(::getpid());
+}
+inline int failing_task(int) { throw std::runtime_error("bad input"); }
 
 }  // namespace cluster_test

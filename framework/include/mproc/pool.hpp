@@ -426,6 +426,8 @@ class pool {
   explicit pool(node& n, pool_options options = {});
   /// `workers` processes, everything else by default.
   pool(node& n, std::size_t workers);
+  /// A pool whose chunks run elsewhere (mproc::cluster::make_pool: workers on other nodes).
+  explicit pool(std::shared_ptr<detail::pool_engine> engine) noexcept : core_(std::move(engine)) {}
   ~pool() = default;
   pool(const pool&) = delete;
   pool& operator=(const pool&) = delete;
@@ -556,7 +558,7 @@ class pool {
     };
     auto job = std::make_shared<detail::imap_job<R>>(detail::chunker{detail::checked_entry(fn), chunksize}, pull,
                                                      2 * workers() + 2, ordered);
-    job->on_consumed = [core = std::weak_ptr<detail::pool_core>{core_}] {
+    job->on_consumed = [core = std::weak_ptr<detail::pool_engine>{core_}] {
       if (auto c = core.lock()) c->poke();
     };
     core_->submit(job);
@@ -567,7 +569,7 @@ class pool {
     return std::max<std::size_t>(1, items / per + (items % per != 0 ? 1 : 0));
   }
 
-  std::shared_ptr<detail::pool_core> core_;
+  std::shared_ptr<detail::pool_engine> core_;
 };
 
 template <class Fn, class... Args, class OnValue, class OnError>

@@ -4,6 +4,7 @@
 
 #include "../actor/runtime.hpp"
 #include "cookie_proof.hpp"
+#include "chunk_server.hpp"
 #include "remote_spawn.hpp"
 #include "mproc/actor_error.hpp"
 
@@ -64,6 +65,33 @@ caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string
         auto res = mproc::detail::spawn_registered(self, name, args, ifs);
         if (!res) return std::move(res.error());
         return std::move(*res);
+      },
+      [self](run_chunk_atom, const std::string& task, std::uint32_t workers) -> caf::result<std::string> {
+        if (!may_use(self, sender_node(self))) return refused("this node has not proven the cookie");
+        auto token = ++self->state.next_chunk;
+        auto rp = self->make_response_promise();
+        self->state.chunks.emplace(token, rp);
+        // The pool reports from its manager thread: come back through our mailbox (a response
+        // promise belongs to the actor that made it). Never a caf::error one-way: it would end us.
+        run_chunk(task, workers, [agent = caf::actor_cast<caf::actor>(self), token](bool ok, std::string text) {
+          if (ok) caf::send_as(agent, agent, chunk_done_atom::value, token, std::move(text));
+          else caf::send_as(agent, agent, chunk_failed_atom::value, token, std::move(text));
+        });
+        return rp;
+      },
+      [self](chunk_done_atom, std::uint64_t token, std::string& result) {
+        if (sender_node(self) != self->node()) return;  // only our own pool reports
+        auto it = self->state.chunks.find(token);
+        if (it == self->state.chunks.end()) return;
+        it->second.deliver(std::move(result));
+        self->state.chunks.erase(it);
+      },
+      [self](chunk_failed_atom, std::uint64_t token, const std::string& why) {
+        if (sender_node(self) != self->node()) return;
+        auto it = self->state.chunks.find(token);
+        if (it == self->state.chunks.end()) return;
+        it->second.deliver(make_caf_error(errc::worker_lost, why));
+        self->state.chunks.erase(it);
       },
       [self](spawn_process_atom, const std::string& entry, const std::string& args,
              const caf::actor& keeper) -> caf::result<caf::actor, int> {

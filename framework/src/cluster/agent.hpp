@@ -10,6 +10,7 @@
 #include <caf/atom.hpp>
 #include <caf/behavior.hpp>
 #include <caf/node_id.hpp>
+#include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <deque>
@@ -28,6 +29,9 @@ struct agent_state {
   std::unordered_map<caf::node_id, std::string> challenges;
   std::deque<caf::node_id> challenge_order;
   std::set<caf::node_id> joined;
+  /// Chunks of other nodes' pools running here, by token.
+  std::unordered_map<std::uint64_t, caf::response_promise> chunks;
+  std::uint64_t next_chunk = 0;
   static inline const char* name = "mproc.cluster.agent";
 };
 

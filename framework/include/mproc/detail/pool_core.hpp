@@ -114,25 +114,41 @@ class pool_job {
   std::uint64_t handed_out = 0;
 };
 
-class pool_core {
+/// What a pool runs its jobs' chunks on: worker processes of this node (pool_core) or workers on
+/// other nodes (the cluster layer). Thread safety: every member from any thread.
+class pool_engine {
+ public:
+  virtual ~pool_engine() = default;
+  /// Queues a job's chunks; errc::closed after close() or terminate().
+  virtual void submit(std::shared_ptr<pool_job> job) = 0;
+  /// A job that can hand out more chunks now (imap after its consumer read some).
+  virtual void poke() = 0;
+  virtual void close() = 0;
+  /// Waits until every job is done and the workers have exited (after close or terminate;
+  /// errc::invalid_argument otherwise). False when `until` passed first.
+  virtual bool join(std::chrono::steady_clock::time_point until) = 0;
+  /// Stops the workers; unfinished chunks are abandoned with errc::closed. Bounded in time.
+  virtual void terminate() = 0;
+  virtual std::size_t workers() const noexcept = 0;
+  virtual const pool_options& options() const noexcept = 0;
+};
+
+/// The engine of worker processes of this node.
+class pool_core final : public pool_engine {
  public:
   pool_core(node& n, pool_options options);
-  ~pool_core();
+  ~pool_core() override;
   pool_core(const pool_core&) = delete;
   pool_core& operator=(const pool_core&) = delete;
 
-  /// Queues a job's chunks; errc::closed after close() or terminate().
-  void submit(std::shared_ptr<pool_job> job);
-  /// A job that can hand out more chunks now (imap after its consumer read some).
-  void poke();
-  void close();
-  /// Waits until every job is done and the workers have exited (after close or terminate;
-  /// errc::invalid_argument otherwise). False when `until` passed first.
-  bool join(std::chrono::steady_clock::time_point until);
+  void submit(std::shared_ptr<pool_job> job) override;
+  void poke() override;
+  void close() override;
+  bool join(std::chrono::steady_clock::time_point until) override;
   /// Kills the workers; unfinished chunks are abandoned with errc::closed. Bounded in time.
-  void terminate();
-  std::size_t workers() const noexcept;
-  const pool_options& options() const noexcept;
+  void terminate() override;
+  std::size_t workers() const noexcept override;
+  const pool_options& options() const noexcept override;
 
   struct state;
 
