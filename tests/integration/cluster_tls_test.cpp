@@ -1,0 +1,238 @@
+// TLS for mproc/cluster.hpp and mproc-node: nodes with certificates made at test time by the
+// openssl command (EC keys on prime256v1), joined over loopback.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <mproc/actor_request.hpp>
+#include <mproc/cluster.hpp>
+#include <mproc/node.hpp>
+
+#include "cluster_test_actors.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+namespace mt = mproc::test;
+using namespace cluster_test;
+
+namespace {
+
+MPROC_ACTOR(calc_impl);
+
+/// Two CAs: "ca" signs the cluster's nodes a and b, "other_ca" signs "stranger". a_encrypted.key
+/// is a's key under the passphrase "open sesame".
+constexpr const char* make_certificates = R"(set -e
+key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1.key"; }
+ca() {
+  key "$1"
+  openssl req -new -x509 -key "$1.key" -subj "/CN=$1" -days 2 -out "$1.pem" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+}
+leaf() {
+  key "$1"
+  openssl req -new -key "$1.key" -subj "/CN=$1" -out "$1.csr"
+  openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -days 2 -out "$1.pem" 2>/dev/null
+}
+ca ca; ca other_ca
+leaf a ca; leaf b ca; leaf stranger other_ca
+openssl pkey -in a.key -aes256 -passout "pass:open sesame" -out a_encrypted.key
+chmod 600 ./*.key
+echo made
+)";
+
+class cluster_tls : public testing::Test {
+ protected:
+  static inline std::unique_ptr<mt::temp_dir> certificates;
+
+  static void SetUpTestSuite() {
+    certificates = std::make_unique<mt::temp_dir>();
+    mt::subprocess openssl{{"/bin/sh", "-c", std::string{"cd \""} + certificates->path().string() + "\" && " +
+                                                 make_certificates}};
+    ASSERT_EQ(openssl.read_line(20s), "made") << "the openssl command failed";
+    ASSERT_TRUE(openssl.wait(10s));
+  }
+  static void TearDownTestSuite() { certificates.reset(); }
+
+  /// The certificate and key of `name`, trusting `ca`.
+  static mproc::cluster::tls_options tls_of(const std::string& name, const std::string& ca = "ca") {
+    return {.certificate = *certificates / (name + ".pem"), .key = *certificates / (name + ".key"),
+            .ca = *certificates / (ca + ".pem")};
+  }
+  /// mproc-node's options for the same.
+  static std::vector<std::string> tls_arguments(const std::string& name) {
+    auto tls = tls_of(name);
+    return {"--tls-cert", tls.certificate, "--tls-key", tls.key, "--tls-ca", tls.ca};
+  }
+
+  mt::guard watchdog{60s};
+  mt::temp_dir dir;
+  std::filesystem::path cookie_file = write_private(dir / "cookie", "the-secret");
+  mproc::node node;
+
+  static std::filesystem::path write_private(const std::filesystem::path& path, const std::string& line) {
+    std::ofstream{path} << line << "\n";
+    ::chmod(path.c_str(), 0600);
+    return path;
+  }
+
+  /// Waits for a node program (node_command) to announce its port; returns the port.
+  std::uint16_t start_node(mt::subprocess& program, bool tls = true) {
+    watchdog.add(program.pid());
+    auto line = program.read_line(20s);
+    const std::string prefix = "mproc-node listening on 127.0.0.1:";
+    if (!line || line->rfind(prefix, 0) != 0) throw std::runtime_error("no listening line: " + line.value_or("EOF"));
+    EXPECT_EQ(line->ends_with(" with TLS"), tls) << *line;
+    return static_cast<std::uint16_t>(std::stoi(line->substr(prefix.size())));
+  }
+  /// A node program listening on a free loopback port with the test's cookie and `extra` options.
+  std::vector<std::string> node_command(const char* program, std::vector<std::string> extra) const {
+    std::vector<std::string> argv{program, "--listen", "127.0.0.1:0", "--cookie-file", cookie_file.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+
+  mproc::cluster::remote_node join(std::uint16_t port, std::optional<mproc::cluster::tls_options> tls,
+                                   std::error_code& ec, const std::string& cookie = "the-secret",
+                                   std::chrono::milliseconds timeout = 5000ms) {
+    return mproc::cluster::join(node, "127.0.0.1", port, {.cookie = cookie, .timeout = timeout, .tls = std::move(tls)},
+                                ec);
+  }
+};
+
+/// How long fn() took.
+template <class Fn>
+std::chrono::milliseconds time_of(Fn&& fn) {
+  auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+TEST_F(cluster_tls, a_tls_join_works_and_an_actor_answers) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
+  auto port = start_node(b);
+  std::error_code ec;
+  auto remote = join(port, tls_of("a"), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  auto calc = remote.spawn<calc_actor>("calc_impl", 10);
+  EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 2), 13);
+}
+
+TEST_F(cluster_tls, a_plain_joiner_to_a_tls_port_gets_an_error_within_its_timeout) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
+  auto port = start_node(b);
+  std::error_code ec;
+  auto took = time_of([&] { join(port, std::nullopt, ec, "the-secret", 1000ms); });
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  EXPECT_LT(took, 3000ms);
+  // The TLS port still serves nodes with a certificate.
+  join(port, tls_of("a"), ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST_F(cluster_tls, a_tls_joiner_to_a_plain_port_is_refused) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, {})};
+  auto port = start_node(b, false);
+  std::error_code ec;
+  auto took = time_of([&] { join(port, tls_of("a"), ec, "the-secret", 1000ms); });
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  EXPECT_LT(took, 3000ms);
+}
+
+TEST_F(cluster_tls, a_certificate_from_another_ca_is_refused_by_the_listener) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
+  auto port = start_node(b);
+  std::error_code ec;
+  auto remote = join(port, tls_of("stranger"), ec);  // trusts the cluster's CA, but is not signed by it
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  EXPECT_FALSE(remote);
+}
+
+TEST_F(cluster_tls, a_listener_with_a_certificate_from_another_ca_is_refused_by_the_joiner) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
+  auto port = start_node(b);
+  std::error_code ec;
+  auto remote = join(port, tls_of("a", "other_ca"), ec);  // b's certificate is not of this CA
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  EXPECT_FALSE(remote);
+}
+
+TEST_F(cluster_tls, a_wrong_cookie_over_tls_is_still_access_denied) {
+  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
+  auto port = start_node(b);
+  std::error_code ec;
+  join(port, tls_of("a"), ec, "not-the-secret");
+  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
+  join(port, tls_of("a"), ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST_F(cluster_tls, an_encrypted_key_opens_with_its_passphrase_only) {
+  auto tls = tls_of("a");
+  tls.key = *certificates / "a_encrypted.key";
+  std::error_code ec;
+  mproc::cluster::listen(node, {.cookie = "c", .tls = tls}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);  // no passphrase (and no terminal prompt)
+  tls.passphrase = "wrong";
+  mproc::cluster::listen(node, {.cookie = "c", .tls = tls}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  tls.passphrase = "open sesame";
+  auto l = mproc::cluster::listen(node, {.cookie = "c", .tls = tls});
+  // This process joins itself: its one set of TLS files serves both ends.
+  auto remote = mproc::cluster::join(node, "127.0.0.1", l.port(), {.cookie = "c", .tls = tls});
+  auto calc = remote.spawn<calc_actor>("calc_impl", 1);
+  EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 1), 3);
+}
+
+TEST_F(cluster_tls, unusable_or_conflicting_tls_files_are_invalid_arguments) {
+  std::error_code ec;
+  auto missing = tls_of("a");
+  missing.ca = dir / "no-such-ca.pem";
+  mproc::cluster::listen(node, {.cookie = "c", .tls = missing}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  auto mismatched = tls_of("a");
+  mismatched.key = *certificates / "b.key";
+  mproc::cluster::join(node, "127.0.0.1", 1, {.cookie = "c", .tls = mismatched}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  auto not_pem = tls_of("a");
+  not_pem.certificate = cookie_file;
+  mproc::cluster::listen(node, {.cookie = "c", .tls = not_pem}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  // The first usable set is this process's; another is refused, the same one and plain TCP are not.
+  auto first = mproc::cluster::listen(node, {.cookie = "c", .tls = tls_of("a")});
+  mproc::cluster::listen(node, {.cookie = "c", .tls = tls_of("b")}, ec);
+  EXPECT_EQ(ec, mproc::errc::invalid_argument);
+  auto again = mproc::cluster::listen(node, {.cookie = "c", .tls = tls_of("a")}, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  auto plain = mproc::cluster::listen(node, {.cookie = "c"}, ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST_F(cluster_tls, mproc_node_listens_with_tls_files_and_an_encrypted_key) {
+  auto arguments = tls_arguments("a");
+  arguments[3] = *certificates / "a_encrypted.key";
+  arguments.insert(arguments.end(), {"--tls-passphrase-file", write_private(dir / "passphrase", "open sesame")});
+  mt::subprocess a{node_command(MPROC_NODE_PROGRAM, arguments)};
+  auto port = start_node(a);
+  std::error_code ec;
+  EXPECT_TRUE(join(port, tls_of("b"), ec)) << ec.message();  // its agent proved the cookie over TLS
+  EXPECT_FALSE(join(port, std::nullopt, ec, "the-secret", 500ms));
+}
+
+TEST_F(cluster_tls, mproc_node_reports_incomplete_or_unusable_tls_options) {
+  auto exit_code = [](std::vector<std::string> argv) {
+    mt::subprocess program{std::move(argv)};
+    auto status = program.wait(10s);
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  };
+  auto tls = tls_of("b");
+  EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, {"--tls-cert", tls.certificate})), 2);
+  EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, {"--tls-passphrase-file", cookie_file})), 2);
+  auto unusable = tls_arguments("b");
+  unusable[1] = cookie_file;  // not a certificate
+  EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, unusable)), 1);
+}
+
+}  // namespace
