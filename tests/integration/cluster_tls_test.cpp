@@ -94,6 +94,16 @@ class cluster_tls : public testing::Test {
     return argv;
   }
 
+  /// Joins with `tls`, expecting a failure long before the join's 5 s timeout; returns why.
+  std::error_code failed_join(std::uint16_t port, std::optional<mproc::cluster::tls_options> tls) {
+    std::error_code ec;
+    auto start = std::chrono::steady_clock::now();
+    auto remote = join(port, std::move(tls), ec);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+    EXPECT_FALSE(remote);
+    return ec;
+  }
+
   mproc::cluster::remote_node join(std::uint16_t port, std::optional<mproc::cluster::tls_options> tls,
                                    std::error_code& ec, const std::string& cookie = "the-secret",
                                    std::chrono::milliseconds timeout = 5000ms) {
@@ -101,14 +111,6 @@ class cluster_tls : public testing::Test {
                                 ec);
   }
 };
-
-/// How long fn() took.
-template <class Fn>
-std::chrono::milliseconds time_of(Fn&& fn) {
-  auto start = std::chrono::steady_clock::now();
-  fn();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-}
 
 TEST_F(cluster_tls, a_tls_join_works_and_an_actor_answers) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
@@ -120,44 +122,44 @@ TEST_F(cluster_tls, a_tls_join_works_and_an_actor_answers) {
   EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 2), 13);
 }
 
-TEST_F(cluster_tls, a_plain_joiner_to_a_tls_port_gets_an_error_within_its_timeout) {
+TEST_F(cluster_tls, a_plain_joiner_to_a_tls_port_is_refused_at_once) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
   auto port = start_node(b);
-  std::error_code ec;
-  auto took = time_of([&] { join(port, std::nullopt, ec, "the-secret", 1000ms); });
+  auto ec = failed_join(port, std::nullopt);
   EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
-  EXPECT_LT(took, 3000ms);
   // The TLS port still serves nodes with a certificate.
   join(port, tls_of("a"), ec);
   EXPECT_FALSE(ec) << ec.message();
 }
 
-TEST_F(cluster_tls, a_tls_joiner_to_a_plain_port_is_refused) {
+TEST_F(cluster_tls, a_tls_joiner_to_a_plain_port_fails_at_once) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, {})};
-  auto port = start_node(b, false);
-  std::error_code ec;
-  auto took = time_of([&] { join(port, tls_of("a"), ec, "the-secret", 1000ms); });
-  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
-  EXPECT_LT(took, 3000ms);
+  // The plain side speaks first: its bytes end our TLS handshake either before CAF's connect
+  // returns (node_lost, as for a port where nothing listens) or after (access_denied).
+  auto ec = failed_join(start_node(b, false), tls_of("a"));
+  EXPECT_TRUE(ec == mproc::errc::access_denied || ec == mproc::errc::node_lost) << ec.message();
 }
 
-TEST_F(cluster_tls, a_certificate_from_another_ca_is_refused_by_the_listener) {
+/// Certificates of another CA, refused by the listener (the joiner trusts the cluster's CA but its
+/// certificate is not signed by it: mutual authentication) or by the joiner (b's certificate is
+/// not of the CA it trusts).
+struct foreign_certificate {
+  const char* refused_by;
+  const char* certificate;
+  const char* ca;
+};
+class cluster_tls_foreign : public cluster_tls, public testing::WithParamInterface<foreign_certificate> {};
+
+TEST_P(cluster_tls_foreign, a_certificate_of_another_ca_is_refused_at_once) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
-  auto port = start_node(b);
-  std::error_code ec;
-  auto remote = join(port, tls_of("stranger"), ec);  // trusts the cluster's CA, but is not signed by it
+  auto ec = failed_join(start_node(b), tls_of(GetParam().certificate, GetParam().ca));
   EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
-  EXPECT_FALSE(remote);
 }
 
-TEST_F(cluster_tls, a_listener_with_a_certificate_from_another_ca_is_refused_by_the_joiner) {
-  mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
-  auto port = start_node(b);
-  std::error_code ec;
-  auto remote = join(port, tls_of("a", "other_ca"), ec);  // b's certificate is not of this CA
-  EXPECT_EQ(ec, mproc::errc::access_denied) << ec.message();
-  EXPECT_FALSE(remote);
-}
+INSTANTIATE_TEST_SUITE_P(by, cluster_tls_foreign,
+                         testing::Values(foreign_certificate{"the_listener", "stranger", "ca"},
+                                         foreign_certificate{"the_joiner", "a", "other_ca"}),
+                         [](const auto& test) { return std::string{test.param.refused_by}; });
 
 TEST_F(cluster_tls, a_wrong_cookie_over_tls_is_still_access_denied) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};

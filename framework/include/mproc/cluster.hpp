@@ -202,8 +202,9 @@ class remote_node {
 /// Connects to the node listening at host:port and proves the cookie. Throws mproc::error:
 /// node_lost (nothing answers there, or the connection broke), access_denied (wrong cookie, or
 /// the other side could not prove it knows the cookie; or a side hung up during the handshake:
-/// a certificate refused by either side, TLS on one side only), timeout, invalid_argument (empty
-/// cookie, unusable or conflicting TLS files).
+/// a certificate refused by either side, a plain joiner at a TLS port; a TLS joiner at a plain
+/// port gets this or node_lost), timeout, invalid_argument (empty cookie, unusable or conflicting
+/// TLS files).
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options);
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options,
                  std::error_code& ec);

@@ -82,9 +82,9 @@ listener listen(node& n, const listen_options& options, std::error_code& ec) {
   auto& sys = actor_system();
   auto agent = sys.spawn(detail::agent_behavior, options.cookie);
   // What middleman::publish does, through the middleman actor that fits (plain or TLS).
-  auto port = caf::make_function_view(middleman)(caf::publish_atom::value, options.port,
-                                                 caf::actor_cast<caf::strong_actor_ptr>(agent), sys.message_types(agent),
-                                                 options.address, options.reuse_address);
+  auto publish = caf::make_function_view(middleman);
+  auto port = publish(caf::publish_atom::value, options.port, caf::actor_cast<caf::strong_actor_ptr>(agent),
+                      sys.message_types(agent), options.address, options.reuse_address);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
     // CAF reports cannot_open_port without the errno; taken ports are by far the common cause.

@@ -80,9 +80,9 @@ std::optional<node_arguments> parse(int argc, char** argv) {
     std::cerr << "mproc-node: --cookie-file is required\n" << usage;
     return std::nullopt;
   }
-  bool any_tls = !out.tls.certificate.empty() || !out.tls.key.empty() || !out.tls.ca.empty() || !out.passphrase_file.empty();
   bool all_tls = !out.tls.certificate.empty() && !out.tls.key.empty() && !out.tls.ca.empty();
-  if (any_tls && !all_tls) {
+  bool any_tls = !out.tls.certificate.empty() || !out.tls.key.empty() || !out.tls.ca.empty();
+  if ((any_tls || !out.passphrase_file.empty()) && !all_tls) {
     std::cerr << "mproc-node: TLS needs all of --tls-cert, --tls-key and --tls-ca\n" << usage;
     return std::nullopt;
   }

@@ -33,7 +33,8 @@ caf::actor connect(const std::string& host, std::uint16_t port, const join_optio
       err, middleman, options.timeout, caf::connect_atom::value, host, port);
   // The other side hung up before CAF's handshake: it refused our TLS handshake (no certificate of
   // its CA; a plain joiner at a TLS port), or we refused its certificate or its plain TCP.
-  if (err == caf::sec::disconnect_during_handshake) err = make_caf_error(errc::access_denied, "connection refused during the handshake");
+  if (err == caf::sec::disconnect_during_handshake)
+    err = make_caf_error(errc::access_denied, "connection refused during the handshake");
   ec = to_error_code(err);
   if (ec) return {};
   auto agent = caf::actor_cast<caf::actor>(std::get<1>(*found));
