@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <mproc/actor_request.hpp>
 #include <mproc/cluster.hpp>
 #include <mproc/node.hpp>
@@ -112,7 +113,7 @@ class cluster_tls : public testing::Test {
   }
 };
 
-TEST_F(cluster_tls, a_tls_join_works_and_an_actor_answers) {
+TEST_F(cluster_tls, a_tls_join_works_an_actor_answers_and_a_killed_node_is_lost) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
   auto port = start_node(b);
   std::error_code ec;
@@ -120,6 +121,12 @@ TEST_F(cluster_tls, a_tls_join_works_and_an_actor_answers) {
   ASSERT_FALSE(ec) << ec.message();
   auto calc = remote.spawn<calc_actor>("calc_impl", 10);
   EXPECT_EQ(mproc::request<int>(calc, 5s, add_atom::value, 1, 2), 13);
+  std::promise<caf::error> down;
+  remote.on_down([&](const caf::error& reason) { down.set_value(reason); });
+  ASSERT_EQ(::kill(b.pid(), SIGKILL), 0);
+  auto fut = down.get_future();
+  ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(mproc::to_error_code(fut.get()), mproc::errc::node_lost);
 }
 
 TEST_F(cluster_tls, a_plain_joiner_to_a_tls_port_is_refused_at_once) {
@@ -148,6 +155,7 @@ struct foreign_certificate {
   const char* certificate;
   const char* ca;
 };
+void PrintTo(const foreign_certificate& f, std::ostream* out) { *out << f.certificate << " trusting " << f.ca; }
 class cluster_tls_foreign : public cluster_tls, public testing::WithParamInterface<foreign_certificate> {};
 
 TEST_P(cluster_tls_foreign, a_certificate_of_another_ca_is_refused_at_once) {
@@ -214,7 +222,7 @@ TEST_F(cluster_tls, unusable_or_conflicting_tls_files_are_invalid_arguments) {
 
 TEST_F(cluster_tls, mproc_node_listens_with_tls_files_and_an_encrypted_key) {
   auto arguments = tls_arguments("a");
-  arguments[3] = *certificates / "a_encrypted.key";
+  arguments[3] = *certificates / "a_encrypted.key";  // the value of --tls-key
   arguments.insert(arguments.end(), {"--tls-passphrase-file", write_private(dir / "passphrase", "open sesame")});
   mt::subprocess a{node_command(MPROC_NODE_PROGRAM, arguments)};
   auto port = start_node(a);
@@ -233,7 +241,7 @@ TEST_F(cluster_tls, mproc_node_reports_incomplete_or_unusable_tls_options) {
   EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, {"--tls-cert", tls.certificate})), 2);
   EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, {"--tls-passphrase-file", cookie_file})), 2);
   auto unusable = tls_arguments("b");
-  unusable[1] = cookie_file;  // not a certificate
+  unusable[1] = cookie_file;  // --tls-cert names a file that holds no certificate
   EXPECT_EQ(exit_code(node_command(MPROC_NODE_PROGRAM, unusable)), 1);
 }
 
