@@ -18,7 +18,7 @@ namespace {
 struct node_arguments {
   listen_options listen;
   std::string cookie_file;
-  tls_options tls;  // used when any file is given
+  tls_options tls;  // becomes listen.tls when all three files are given
   std::string passphrase_file;
   bool help = false;
 };
