@@ -20,6 +20,13 @@
 // servers, which any TCP peer could otherwise use, are closed in every process. Like Erlang's
 // cookie this authorizes honest peers; it does not encrypt. On networks you do not trust use TLS.
 //
+// TLS (tls_options, CAF's OpenSSL module). A listener or join with `.tls` encrypts the connection,
+// and both sides must present a certificate signed by the CA file: a peer without one, or with
+// one from another CA, is refused during the TLS handshake, before it can send a single actor
+// message; the cookie proof then runs inside the encrypted connection. One set of TLS files per
+// process and node: the first TLS listen/join fixes them (copies the files), later ones must
+// give the same (errc::invalid_argument otherwise); plain ports and joins work beside them.
+//
 // Failure detection. Every connection carries a heartbeat every 200 ms; one silent for 1.2 s is
 // dropped. A node that hangs or is cut off is therefore noticed within 1.4 s (one that dies
 // closes its sockets and is noticed at once, ~1 ms on loopback): its proxies
@@ -39,6 +46,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -56,6 +64,24 @@ class node;
 
 namespace cluster {
 
+/// TLS for a node's connections: its certificate and key, and the CA that signs the certificate
+/// of every node of the cluster. All three files are PEM; errc::invalid_argument when one is
+/// missing or unusable (the key does not match the certificate, or the passphrase does not open
+/// it). Peers are checked against the CA only (no host names): whoever holds a certificate of that
+/// CA (and the cookie) is a node of the cluster.
+struct tls_options {
+  /// This node's certificate; may be followed by intermediate CA certificates.
+  std::filesystem::path certificate;
+  /// Its private key, encrypted (with `passphrase`) or not.
+  std::filesystem::path key;
+  /// The CA certificate(s) a peer's certificate must be signed by.
+  std::filesystem::path ca;
+  /// Opens an encrypted key; empty for a key without one.
+  std::string passphrase{};
+
+  bool operator==(const tls_options&) const = default;
+};
+
 /// Where and how a node accepts other nodes.
 struct listen_options {
   /// Address to bind: "127.0.0.1" (the default) accepts only this host, "0.0.0.0" every interface.
@@ -66,6 +92,8 @@ struct listen_options {
   std::string cookie;
   /// Allow binding a port still in TIME_WAIT from an earlier run.
   bool reuse_address = true;
+  /// Accept only TLS connections from peers with a certificate of the CA (see tls_options).
+  std::optional<tls_options> tls{};
 };
 
 /// How a node joins another.
@@ -74,6 +102,8 @@ struct join_options {
   std::string cookie;
   /// Limit for connecting and proving the cookie.
   std::chrono::milliseconds timeout{5000};
+  /// Connect with TLS; the listening node must listen with TLS and a certificate of the CA.
+  std::optional<tls_options> tls{};
 };
 
 namespace detail {
@@ -109,8 +139,9 @@ class listener {
   std::shared_ptr<detail::listener_state> state_;
 };
 
-/// Opens a TCP port for other nodes. Throws mproc::error: invalid_argument (empty cookie), or the
-/// system error address_in_use when the port cannot be bound (taken, privileged, bad address).
+/// Opens a TCP port for other nodes. Throws mproc::error: invalid_argument (empty cookie, unusable
+/// or conflicting TLS files), or the system error address_in_use when the port cannot be bound
+/// (taken, privileged, bad address).
 listener listen(node& n, const listen_options& options);
 listener listen(node& n, const listen_options& options, std::error_code& ec);
 
@@ -189,7 +220,10 @@ class remote_node {
 
 /// Connects to the node listening at host:port and proves the cookie. Throws mproc::error:
 /// node_lost (nothing answers there, or the connection broke), access_denied (wrong cookie, or
-/// the other side could not prove it knows the cookie), timeout, invalid_argument (empty cookie).
+/// the other side could not prove it knows the cookie; or a side hung up during the handshake:
+/// a certificate refused by either side, a plain joiner at a TLS port; a TLS joiner at a plain
+/// port gets this or node_lost), timeout, invalid_argument (empty cookie, unusable or conflicting
+/// TLS files).
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options);
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options,
                  std::error_code& ec);

@@ -10,11 +10,17 @@
 // Options:
 //   --listen ADDR:PORT   where to accept other nodes (default 127.0.0.1:0; port 0 picks a free one)
 //   --cookie-file FILE   the cluster's shared secret (first line; the file must be private: 0600)
+//   --tls-cert FILE --tls-key FILE --tls-ca FILE
+//                        accept TLS only, from nodes with a certificate of that CA (all three, PEM;
+//                        see mproc::cluster::tls_options)
+//   --tls-passphrase-file FILE
+//                        the passphrase of an encrypted key (same rules as the cookie file)
 //   --help
-// Once listening it prints one line, "mproc-node listening on ADDR:PORT", and flushes it, so that
+// Once listening it prints one line, "mproc-node listening on ADDR:PORT" (followed by " with TLS"
+// for a TLS port), and flushes it, so that
 // scripts (and tests) can learn a port chosen by the system. It runs until SIGINT or SIGTERM:
 // then its children are terminated and reaped (the node's SIGINT rule) and it dies of SIGINT.
-// Bad options: a message on stderr and exit code 2; a cookie or port problem: exit code 1.
+// Bad options: a message on stderr and exit code 2; a cookie, TLS file or port problem: exit code 1.
 //
 // Thread safety: call once, from main().
 #pragma once

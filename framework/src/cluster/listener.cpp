@@ -1,5 +1,6 @@
 // listen(), listener and read_cookie_file (mproc/cluster.hpp).
 #include <caf/all.hpp>
+#include <caf/function_view.hpp>
 #include <caf/io/middleman.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "../actor/runtime.hpp"
 #include "../node_impl.hpp"
 #include "agent.hpp"
+#include "tls.hpp"
 #include "mproc/cluster.hpp"
 #include "mproc/node.hpp"
 
@@ -75,10 +77,14 @@ listener listen(node& n, const listen_options& options, std::error_code& ec) {
     ec = make_error_code(errc::invalid_argument);
     return {};
   }
+  auto middleman = detail::cluster_middleman(options.tls, ec);
+  if (ec) return {};
   auto& sys = actor_system();
   auto agent = sys.spawn(detail::agent_behavior, options.cookie);
-  const char* in = options.address.empty() ? nullptr : options.address.c_str();
-  auto port = sys.middleman().publish(agent, options.port, in, options.reuse_address);
+  // What middleman::publish does, through the middleman actor that fits (plain or TLS).
+  auto publish = caf::make_function_view(middleman);
+  auto port = publish(caf::publish_atom::value, options.port, caf::actor_cast<caf::strong_actor_ptr>(agent),
+                      sys.message_types(agent), options.address, options.reuse_address);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
     // CAF reports cannot_open_port without the errno; taken ports are by far the common cause.

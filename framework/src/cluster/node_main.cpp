@@ -18,10 +18,14 @@ namespace {
 struct node_arguments {
   listen_options listen;
   std::string cookie_file;
+  tls_options tls;  // becomes listen.tls when all three files are given
+  std::string passphrase_file;
   bool help = false;
 };
 
-constexpr std::string_view usage = "usage: mproc-node --cookie-file FILE [--listen ADDR:PORT]\n";
+constexpr std::string_view usage =
+    "usage: mproc-node --cookie-file FILE [--listen ADDR:PORT]\n"
+    "                  [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-passphrase-file FILE]]\n";
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   unsigned value = 0;
@@ -50,6 +54,14 @@ std::optional<node_arguments> parse(int argc, char** argv) {
     }
     if (arg == "--cookie-file") {
       out.cookie_file = *v;
+    } else if (arg == "--tls-cert") {
+      out.tls.certificate = *v;
+    } else if (arg == "--tls-key") {
+      out.tls.key = *v;
+    } else if (arg == "--tls-ca") {
+      out.tls.ca = *v;
+    } else if (arg == "--tls-passphrase-file") {
+      out.passphrase_file = *v;
     } else if (arg == "--listen") {
       auto colon = v->rfind(':');
       auto port = colon == std::string_view::npos ? std::nullopt : parse_port(v->substr(colon + 1));
@@ -68,6 +80,13 @@ std::optional<node_arguments> parse(int argc, char** argv) {
     std::cerr << "mproc-node: --cookie-file is required\n" << usage;
     return std::nullopt;
   }
+  bool all_tls = !out.tls.certificate.empty() && !out.tls.key.empty() && !out.tls.ca.empty();
+  bool any_tls = !out.tls.certificate.empty() || !out.tls.key.empty() || !out.tls.ca.empty();
+  if ((any_tls || !out.passphrase_file.empty()) && !all_tls) {
+    std::cerr << "mproc-node: TLS needs all of --tls-cert, --tls-key and --tls-ca\n" << usage;
+    return std::nullopt;
+  }
+  if (all_tls) out.listen.tls = out.tls;
   return out;
 }
 
@@ -84,13 +103,16 @@ int node_main(int argc, char** argv) {
   }
   try {
     args->listen.cookie = read_cookie_file(args->cookie_file);
+    // A passphrase file follows the cookie file's rules: private, the first line.
+    if (!args->passphrase_file.empty()) args->listen.tls->passphrase = read_cookie_file(args->passphrase_file);
     auto l = listen(n, args->listen);
     // SIGTERM takes the node's SIGINT path (terminate and reap the children). Installed only now:
     // the fork server already exists, so its children do not inherit this handler.
     struct sigaction forward{};
     forward.sa_handler = [](int) { ::kill(::getpid(), SIGINT); };
     ::sigaction(SIGTERM, &forward, nullptr);
-    std::cout << "mproc-node listening on " << l.address() << ':' << l.port() << std::endl;
+    std::cout << "mproc-node listening on " << l.address() << ':' << l.port() << (args->listen.tls ? " with TLS" : "")
+              << std::endl;
     for (;;) ::pause();
   } catch (const std::exception& e) {
     std::cerr << "mproc-node: " << e.what() << '\n';

@@ -6,6 +6,7 @@
 #include "agent.hpp"
 #include "remote_spawn.hpp"
 #include "cookie_proof.hpp"
+#include "tls.hpp"
 #include "mproc/actor_request.hpp"
 #include "mproc/cluster.hpp"
 #include "mproc/node.hpp"
@@ -28,10 +29,16 @@ struct remote_node::access {
 namespace {
 
 /// Connects through CAF's middleman actor, which (unlike middleman::remote_actor) takes a timeout.
-caf::actor connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, std::error_code& ec) {
+caf::actor connect(const std::string& host, std::uint16_t port, const join_options& options, std::error_code& ec) {
+  auto middleman = detail::cluster_middleman(options.tls, ec);
+  if (ec) return {};
   caf::error err;
   auto found = mproc::detail::request_impl<caf::node_id, caf::strong_actor_ptr, std::set<std::string>>(
-      err, actor_system().middleman().actor_handle(), timeout, caf::connect_atom::value, host, port);
+      err, middleman, options.timeout, caf::connect_atom::value, host, port);
+  // The other side hung up before CAF's handshake: it refused our TLS handshake (no certificate of
+  // its CA; a plain joiner at a TLS port), or we refused its certificate or its plain TCP.
+  if (err == caf::sec::disconnect_during_handshake)
+    err = make_caf_error(errc::access_denied, "connection refused during the handshake");
   ec = to_error_code(err);
   if (ec) return {};
   auto agent = caf::actor_cast<caf::actor>(std::get<1>(*found));
@@ -60,7 +67,7 @@ remote_node join(node& n, const std::string& host, std::uint16_t port, const joi
     ec = make_error_code(errc::invalid_argument);
     return {};
   }
-  auto agent = connect(host, port, options.timeout, ec);
+  auto agent = connect(host, port, options, ec);
   if (ec) return {};
   auto their_nonce = request<std::string>(ec, agent, options.timeout, detail::challenge_atom::value);
   if (ec) return {};
