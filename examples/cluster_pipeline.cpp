@@ -1,55 +1,49 @@
-// A distributed pipeline: the source and the sink on this node (A), the transform on workers
-// that live on two other nodes (B and C), joined over TCP with a shared cookie.
+// A distributed pipeline: the source and the sink on this node (A), the transform in a pool whose
+// workers live on two other nodes (B and C), joined over TCP with a shared cookie.
 //
 // On one machine (what ctest runs): the program starts B and C itself, as copies of itself in
 // node mode listening on loopback, and with --kill-one it SIGKILLs C a third of the way through.
-// The items C held are sent again to B's workers, and the sink still gets every item once:
+// The pool sends the chunks C held to B, and the sink still gets every item once:
 //
 //   cluster_pipeline [--kill-one]
 //
 // On real hosts, start the node program on B and C (this same binary, so that they know the
-// worker type), then point A at them:
+// transform), then point A at them:
 //
 //   hostB$ cluster_pipeline --node --listen 0.0.0.0:4242 --cookie-file ~/.mproc-cookie
 //   hostC$ cluster_pipeline --node --listen 0.0.0.0:4242 --cookie-file ~/.mproc-cookie
 //   hostA$ cluster_pipeline --join hostB:4242 --join hostC:4242 --cookie-file ~/.mproc-cookie
 //
 // The cookie file holds one line of secret and must be private (chmod 600) on every host.
-#include <caf/all.hpp>
-#include <mproc/actor_request.hpp>
 #include <mproc/cluster.hpp>
 #include <mproc/cluster_node_main.hpp>
+#include <mproc/cluster_pool.hpp>
 #include <mproc/node.hpp>
 #include <mproc/subprocess.hpp>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
-using work_atom = caf::atom_constant<caf::atom("work")>;
-using done_atom = caf::atom_constant<caf::atom("done")>;
-
-/// The transform: squares an item and answers the sender (a one-way message, so that the source
-/// can keep several items in flight per worker).
-caf::behavior square_worker(caf::event_based_actor* self, int) {
-  return {[self](work_atom, std::uint64_t seq, std::int64_t x) {
-    self->send(caf::actor_cast<caf::actor>(self->current_sender()), done_atom::value, seq, x * x);
-  }};
+/// The transform, run by a worker process of B or C: the item, its square, and where it ran.
+std::tuple<std::int64_t, std::int64_t, std::string> square_on_node(std::int64_t x) {
+  const char* name = std::getenv("CLUSTER_PIPELINE_NODE");  // set for the nodes started here
+  char host[256] = {};
+  if (name == nullptr) ::gethostname(host, sizeof host - 1);
+  return {x, x * x, name != nullptr ? name : host};
 }
-MPROC_ACTOR(square_worker);
+MPROC_ENTRY(square_on_node);
 
 namespace {
 
-constexpr std::uint64_t items = 1000;
-constexpr std::size_t window = 8;  // items in flight per worker: bounded, like a pool's read-ahead
+constexpr std::int64_t items = 1000;
 namespace sp = mproc::subprocess;
 
 struct endpoint {
@@ -58,10 +52,11 @@ struct endpoint {
 };
 
 /// Starts this program in node mode on loopback and learns its port from its first line.
-endpoint start_local_node(sp::popen& p, const std::string& self_exe, const std::string& cookie_file) {
+endpoint start_local_node(sp::popen& p, const std::string& name, const std::string& cookie_file) {
   sp::options o;
   o.stdout_mode = sp::stream::pipe;
-  p = sp::popen({self_exe, "--node", "--listen", "127.0.0.1:0", "--cookie-file", cookie_file}, o);
+  o.env["CLUSTER_PIPELINE_NODE"] = name;
+  p = sp::popen({"/proc/self/exe", "--node", "--listen", "127.0.0.1:0", "--cookie-file", cookie_file}, o);
   auto line = p.read_stdout_line(std::chrono::seconds(20));
   auto colon = line ? line->rfind(':') : std::string::npos;
   if (colon == std::string::npos) throw std::runtime_error("a node did not start");
@@ -96,85 +91,39 @@ int run_source_and_sink(int argc, char** argv) {
   std::vector<sp::popen> local_nodes(remotes.empty() ? 2 : 0);
   if (remotes.empty()) {  // everything on this machine
     cookie_file = write_local_cookie(node.runtime_dir());
-    for (auto& p : local_nodes) remotes.push_back(start_local_node(p, "/proc/self/exe", cookie_file));
+    remotes.push_back(start_local_node(local_nodes[0], "B", cookie_file));
+    remotes.push_back(start_local_node(local_nodes[1], "C", cookie_file));
   }
   auto cookie = mproc::cluster::read_cookie_file(cookie_file);
+  std::vector<mproc::cluster::remote_node> nodes;
+  for (auto& r : remotes) nodes.push_back(mproc::cluster::join(node, r.host, r.port, {.cookie = cookie}));
 
-  // Two workers on every node: the transform "pool".
-  std::vector<caf::actor> workers;
-  std::map<caf::actor_addr, std::string> where;
-  for (std::size_t n = 0; n < remotes.size(); ++n) {
-    auto remote = mproc::cluster::join(node, remotes[n].host, remotes[n].port, {.cookie = cookie});
-    for (int w = 0; w < 2; ++w) {
-      workers.push_back(remote.spawn("square_worker", 0));
-      where[workers.back().address()] = std::string(1, static_cast<char>('B' + n));
-    }
-  }
-
-  caf::scoped_actor self{mproc::actor_system()};
-  std::deque<std::uint64_t> todo;  // the source: items 1..n (re-sent ones go first)
-  for (std::uint64_t i = 1; i <= items; ++i) todo.push_back(i);
-  std::map<caf::actor_addr, std::set<std::uint64_t>> in_flight;
-  std::set<caf::actor_addr> alive;
-  for (auto& w : workers) {
-    self->monitor(w);
-    alive.insert(w.address());
-  }
-  std::set<std::uint64_t> seen;  // the sink: every item once
-  std::int64_t sum = 0;
-  std::map<std::string, std::uint64_t> per_node;
-  auto refill = [&] {
-    for (auto& w : workers) {
-      auto& mine = in_flight[w.address()];
-      while (alive.count(w.address()) && mine.size() < window && !todo.empty()) {
-        auto seq = todo.front();
-        todo.pop_front();
-        mine.insert(seq);
-        self->send(w, work_atom::value, seq, static_cast<std::int64_t>(seq));
+  {
+    mproc::pool_options options;
+    options.workers = 2;  // worker processes on each node
+    auto pool = mproc::cluster::make_pool(nodes, options);
+    std::vector<std::int64_t> source;
+    for (std::int64_t i = 1; i <= items; ++i) source.push_back(i);
+    std::set<std::int64_t> seen;  // the sink: every item once
+    std::int64_t sum = 0;
+    std::map<std::string, std::int64_t> per_node;
+    for (auto [x, squared, where] : pool.imap_unordered(square_on_node, source, 10)) {
+      if (seen.insert(x).second) sum += squared;
+      ++per_node[where];
+      if (kill_one && seen.size() == items / 3 && !local_nodes.empty()) {
+        local_nodes.back().kill();  // node C dies with chunks in flight
+        std::cout << "killed node C after " << seen.size() << " items" << std::endl;
       }
     }
-  };
-  refill();
-  bool killed = false;
-  while (seen.size() < items) {
-    bool progress = true;
-    self->receive(
-        [&](done_atom, std::uint64_t seq, std::int64_t squared) {
-          auto from = self->current_sender() ? self->current_sender()->address() : caf::actor_addr{};
-          in_flight[from].erase(seq);
-          if (seen.insert(seq).second) {
-            sum += squared;
-            ++per_node[where[from]];
-          }
-          if (kill_one && !killed && seen.size() == items / 3 && !local_nodes.empty()) {
-            local_nodes.back().kill();  // node C dies with items in flight
-            killed = true;
-          }
-        },
-        [&](const caf::down_msg& dm) {
-          // A worker's node was lost: what it held goes to the others, first.
-          alive.erase(dm.source);
-          auto& lost = in_flight[dm.source];
-          todo.insert(todo.begin(), lost.begin(), lost.end());
-          lost.clear();
-          std::cout << "a worker on node " << where[dm.source] << " was lost (" << mproc::to_error_code(dm.reason).message()
-                    << "); its items go to the others" << std::endl;
-        },
-        caf::after(std::chrono::seconds(30)) >> [&] { progress = false; });
-    if (!progress || alive.empty()) {
-      std::cout << "stalled with " << seen.size() << " of " << items << " items" << std::endl;
-      return 1;
-    }
-    refill();
+    std::int64_t expected = 0;
+    for (std::int64_t i = 1; i <= items; ++i) expected += i * i;
+    for (auto& [name, count] : per_node) std::cout << "node " << name << " squared " << count << " items" << std::endl;
+    std::cout << "sink: all " << seen.size() << " items, each once, sum of squares " << sum
+              << (sum == expected && seen.size() == static_cast<std::size_t>(items) ? " (correct)" : " (WRONG)") << std::endl;
   }
-  std::int64_t expected = 0;
-  for (std::uint64_t i = 1; i <= items; ++i) expected += static_cast<std::int64_t>(i * i);
-  for (auto& [name, count] : per_node) std::cout << "node " << name << " squared " << count << " items" << std::endl;
-  std::cout << "sink: all " << seen.size() << " items, each once, sum of squares " << sum
-            << (sum == expected ? " (correct)" : " (WRONG)") << std::endl;
   for (auto& p : local_nodes) p.terminate();
   for (auto& p : local_nodes) p.wait();
-  return sum == expected ? 0 : 1;
+  return 0;
 }
 
 }  // namespace

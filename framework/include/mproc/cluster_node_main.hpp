@@ -18,8 +18,9 @@
 //   --help
 // Once listening it prints one line, "mproc-node listening on ADDR:PORT" (followed by " with TLS"
 // for a TLS port), and flushes it, so that
-// scripts (and tests) can learn a port chosen by the system. It runs until SIGINT or SIGTERM:
-// then its children are terminated and reaped (the node's SIGINT rule) and it dies of SIGINT.
+// scripts (and tests) can learn a port chosen by the system. It runs until SIGINT or SIGTERM,
+// then stops in order and exits 0: the port closes, the pools and processes it ran for other
+// nodes are terminated, then its actor system, then its children.
 // Bad options: a message on stderr and exit code 2; a cookie, TLS file or port problem: exit code 1.
 //
 // Thread safety: call once, from main().

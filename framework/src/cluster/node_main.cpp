@@ -1,7 +1,9 @@
 // mproc::cluster::node_main (mproc/cluster_node_main.hpp).
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <iostream>
 #include <optional>
@@ -94,7 +96,8 @@ std::optional<node_arguments> parse(int argc, char** argv) {
 
 int node_main(int argc, char** argv) {
   node_options options;
-  node n{argc, argv, options};  // first: with the spawn method this image may be a child
+  options.handle_sigint = false;  // SIGINT and SIGTERM both stop the node in order, below
+  node n{argc, argv, options};    // first: with the spawn method this image may be a child
   auto args = parse(argc, argv);
   if (!args) return 2;
   if (args->help) {
@@ -106,14 +109,24 @@ int node_main(int argc, char** argv) {
     // A passphrase file follows the cookie file's rules: private, the first line.
     if (!args->passphrase_file.empty()) args->listen.tls->passphrase = read_cookie_file(args->passphrase_file);
     auto l = listen(n, args->listen);
-    // SIGTERM takes the node's SIGINT path (terminate and reap the children). Installed only now:
-    // the fork server already exists, so its children do not inherit this handler.
-    struct sigaction forward{};
-    forward.sa_handler = [](int) { ::kill(::getpid(), SIGINT); };
-    ::sigaction(SIGTERM, &forward, nullptr);
+    // A signal only wakes main(), which returns: the listener and the node then stop everything
+    // in order (served pools and processes, the actor system, the children). Installed only now:
+    // the fork server already exists, so its children do not inherit these handlers.
+    static int stop_pipe[2] = {-1, -1};
+    if (::pipe2(stop_pipe, O_CLOEXEC) != 0) throw error(std::error_code(errno, std::system_category()), "pipe2");
+    struct sigaction on_stop{};
+    on_stop.sa_handler = [](int) {
+      char c = 0;
+      [[maybe_unused]] auto written = ::write(stop_pipe[1], &c, 1);
+    };
+    ::sigaction(SIGTERM, &on_stop, nullptr);
+    ::sigaction(SIGINT, &on_stop, nullptr);
     std::cout << "mproc-node listening on " << l.address() << ':' << l.port() << (args->listen.tls ? " with TLS" : "")
               << std::endl;
-    for (;;) ::pause();
+    char c = 0;
+    while (::read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "mproc-node: " << e.what() << '\n';
     return 1;

@@ -216,9 +216,11 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
   }
 
   /// The node answered with an error (its own workers died past their retries), or the request
-  /// failed because the node was lost.
+  /// failed because the node or its agent was lost.
   void on_failure(std::size_t slot, std::uint64_t id, const caf::error& err) {
-    if (to_error_code(err) == errc::node_lost) return on_node_lost(slots_[slot].agent.address(), err);
+    // The agent gone (its node lost, or its port closed): CAF bounces the request as receiver down.
+    if (auto code = to_error_code(err); code == errc::node_lost || code == errc::actor_down)
+      return on_node_lost(slots_[slot].agent.address(), err);
     std::vector<outgoing> out;
     chunk_record rec;
     {

@@ -263,7 +263,14 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
       first = false;
     }
     retry.insert(retry.begin(), again.begin(), again.end());
-    if (!terminated && !broken && !(closed && all_done())) start_worker();
+    if (terminated || broken || (closed && all_done())) return;
+    try {
+      start_worker();
+    } catch (const error&) {
+      // No replacement (SIGINT reached the node, or it is closing): the pool's work fails with
+      // that error instead of an exception escaping this thread.
+      broken = std::current_exception();
+    }
   }
 
   bool jobs_done() const {
