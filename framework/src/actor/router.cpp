@@ -59,7 +59,8 @@ std::uint32_t pid_of(const caf::node_id& nid) noexcept {
 
 actor_router::actor_router(caf::actor_system& sys, std::string registrations)
     : sys_(sys), proxies_(sys, *this), registrations_(std::move(registrations)),
-      self_pid_(static_cast<std::uint32_t>(::getpid())), io_context_(&sys) {
+      self_pid_(static_cast<std::uint32_t>(::getpid())), io_context_(&sys),
+      runner_(sys, mailbox_runtime::instance().io()) {
   io_context_.proxy_registry_ptr(&proxies_);
 }
 
@@ -231,7 +232,7 @@ void actor_router::deliver_message(std::span<const std::byte> payload) {
       return;
     }
   }
-  dest->enqueue(caf::make_mailbox_element(std::move(sender), mid, std::move(stages), std::move(msg)), nullptr);
+  runner_.deliver(dest, caf::make_mailbox_element(std::move(sender), mid, std::move(stages), std::move(msg)));
 }
 
 void actor_router::deliver_monitor(std::span<const std::byte> payload) {
@@ -654,6 +655,7 @@ void actor_router::shutdown() noexcept {
     c->close();
     c->stop_handlers();
   }
+  runner_.stop();
   proxies_.clear();
 }
 

@@ -13,6 +13,9 @@
 // a host's death kills all proxies of its process with errc::host_lost (exit code or signal,
 // learnt from the node's pidfd reaping) and is announced to the other hosts.
 //
+// Delivery: a message for an idle actor runs that actor on the I/O thread (inline_runner.hpp),
+// which saves the wake-up of a scheduler thread per request.
+//
 // Limit: a host's own hosts (spawn_host called inside a host) are reachable from that host only;
 // the rest of the node routes everything it does not know to its parent.
 //
@@ -41,6 +44,7 @@
 
 #include "../mailbox/connection.hpp"
 #include "../process_state.hpp"
+#include "inline_runner.hpp"
 
 namespace mproc::detail {
 
@@ -157,6 +161,7 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::uint32_t self_pid_;
   caf::actor_id runtime_actor_ = 0;
   caf::scoped_execution_unit io_context_;  // deserialization on the I/O thread
+  inline_runner runner_;  // delivery: an idle actor runs on the I/O thread
 
   std::mutex mutex_;
   std::condition_variable changed_;
