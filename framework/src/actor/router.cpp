@@ -503,6 +503,11 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
     auto reason = host_reason(pid, proc);
     auto r = self.lock();
     if (!r) return;
+    std::shared_lock system_in_use{r->system_users_};
+    {
+      std::lock_guard guard{r->mutex_};
+      if (r->stopped_) return;  // the actor system may be gone
+    }
     r->kill_process_proxies(pid, reason);
     // Tell the other hosts, whose proxies of that process die the same way.
     std::vector<char> buffer;
@@ -650,6 +655,9 @@ void actor_router::shutdown() noexcept {
     if (!path_.empty()) ::unlink(path_.c_str());
   }
   changed_.notify_all();
+  {
+    std::unique_lock users_done{system_users_};  // a host's end being announced finishes first
+  }
   for (auto& c : conns) {
     c->flush(deadline_after(std::chrono::milliseconds(200)));
     c->close();

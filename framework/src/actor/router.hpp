@@ -36,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -166,6 +167,9 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopped_ = false;
+  /// Held shared by a thread of ours that uses the actor system outside the I/O thread (the
+  /// notice of a host's end), exclusively by shutdown(): the system ends after shutdown().
+  std::shared_mutex system_users_;
   std::optional<peer> uplink_;
   std::uint32_t uplink_pid_ = 0;
   bool uplink_closed_ = false;
