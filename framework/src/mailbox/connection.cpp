@@ -62,9 +62,8 @@ void connection::send_first_with_fd(wire::kind k, std::span<const std::byte> pay
 
 bool connection::idle_since_last_kick() {
   // How long "idle" must be for a direct write: longer than the gap between messages of a
-  // stream (~1 µs), shorter than a round trip (an actor request pinned to one CPU: ~15-25 µs;
-  // with a longer "idle", a request after a quick reply would wake the I/O thread to be written).
-  constexpr auto idle = std::chrono::microseconds(10);
+  // stream, shorter than a round trip.
+  constexpr auto idle = std::chrono::microseconds(20);
   auto now = std::chrono::steady_clock::now();
   bool idle_enough = now - last_kick_ >= idle;
   last_kick_ = now;
