@@ -127,16 +127,6 @@ void inline_runner::stop() noexcept {
 }
 
 void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_element_ptr what) {
-  if (dest->get()->getf(caf::abstract_actor::is_blocking_flag)) {
-    deferred_.emplace_back(dest, std::move(what));
-    if (deferred_.size() > 1) return;  // the handler is posted already
-    watch_->pending.fetch_add(1);
-    boost::asio::post(io_, [this] {
-      deliver_deferred();
-      watch_->pending.fetch_sub(1);
-    });
-    return;
-  }
   caf::resumable* job = nullptr;
   woken = watch_->state.load() == idle && !watch_->stopped.load() ? &job : nullptr;
   dest->enqueue(std::move(what), this);
@@ -149,12 +139,6 @@ void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_elem
     run(job);
     watch_->pending.fetch_sub(1);
   });
-}
-
-void inline_runner::deliver_deferred() {
-  auto batch = std::move(deferred_);
-  deferred_.clear();
-  for (auto& [dest, what] : batch) dest->enqueue(std::move(what), nullptr);
 }
 
 void inline_runner::exec_later(caf::resumable* job) {

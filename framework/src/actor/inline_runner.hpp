@@ -5,9 +5,6 @@
 // notifies its worker with the lock held, two more context switches; the reply then leaves from
 // that worker. Run inline, the actor answers from the thread that read the request.
 //
-// A blocking actor (a scoped_actor waiting for a reply) is woken from a handler posted after the
-// read, too: its thread would otherwise take the CPU before this thread finished the read.
-//
 // How: deliver() enqueues with this execution unit; when the enqueue wakes an idle actor, CAF
 // hands the actor to exec_later(), which keeps it. It then runs in a handler posted to the I/O
 // thread (outside the connection's frame loop), for at most `max_inline_messages`; an actor with
@@ -33,8 +30,6 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <utility>
-#include <vector>
 
 namespace mproc::detail {
 
@@ -60,12 +55,6 @@ class inline_runner final : public caf::execution_unit {
  private:
   struct watch;
   void run(caf::resumable* job);
-  void deliver_deferred();
-
-  /// Messages for blocking actors (a scoped_actor waiting for its reply), delivered by one posted
-  /// handler: waking the waiter before this thread's read is done would put the rest of the read
-  /// after the waiter's next message. I/O context's handlers only.
-  std::vector<std::pair<caf::strong_actor_ptr, caf::mailbox_element_ptr>> deferred_;
 
   boost::asio::io_context& io_;
   std::shared_ptr<watch> watch_;

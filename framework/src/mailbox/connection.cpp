@@ -152,26 +152,21 @@ void connection::write_some() {
 }
 
 void connection::read_some() {
-  // Two reads per turn: after frames, the second read usually finds the socket empty and arms
-  // the wait, so what the frame handlers posted (an actor's run, a delivery that wakes a thread)
-  // runs after this bookkeeping instead of leaving it for later, behind the woken thread.
-  for (int turn = 0; turn < 2; ++turn) {
-    auto room = splitter_.prepare();
-    std::error_code ec;
-    std::size_t n = arrived_fds_.receive(socket_.native_handle(), room, ec);
-    if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
-      return socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
-        if (e) return self->finish(e);
-        self->read_some();
-      });
-    if (ec) return finish(ec);
-    if (n == 0) {
-      // EOF in the middle of a frame is a peer dying mid-message.
-      return finish(splitter_.buffered() == 0 ? std::error_code{} : make_error_code(errc::bad_message));
-    }
-    splitter_.commit(n);
-    if (!dispatch()) return;
+  auto room = splitter_.prepare();
+  std::error_code ec;
+  std::size_t n = arrived_fds_.receive(socket_.native_handle(), room, ec);
+  if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_would_block)
+    return socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+      if (e) return self->finish(e);
+      self->read_some();
+    });
+  if (ec) return finish(ec);
+  if (n == 0) {
+    // EOF in the middle of a frame is a peer dying mid-message.
+    return finish(splitter_.buffered() == 0 ? std::error_code{} : make_error_code(errc::bad_message));
   }
+  splitter_.commit(n);
+  if (!dispatch()) return;
   // Posted rather than looped: other connections on this I/O thread get their turn.
   asio::post(io_, [self = shared_from_this()] { self->read_some(); });
 }
