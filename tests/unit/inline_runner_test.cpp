@@ -58,6 +58,14 @@ class inline_runner : public ::testing::Test {
     });
   }
 
+  /// Delivers `content` from the I/O thread as the response to request `mid` of `requester`.
+  void deliver_response(caf::strong_actor_ptr requester, caf::message_id mid, caf::message content) {
+    boost::asio::post(io_, [this, requester, mid, content] {
+      runner_.deliver(requester, caf::make_mailbox_element(nullptr, mid.response_id(), {}, content));
+    });
+  }
+
+  caf::actor_system& sys() { return sys_; }
   std::thread::id io_thread() const { return thread_.get_id(); }
   boost::asio::io_context& io() { return io_; }
 
@@ -127,6 +135,28 @@ TEST_F(inline_runner, a_handler_that_waits_for_the_io_thread_does_not_deadlock_a
   auto later = later_ran_on.get_future();
   ASSERT_EQ(later.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(later.get(), io_thread());
+}
+
+TEST_F(inline_runner, a_response_wakes_the_scoped_actor_that_waits_for_it) {
+  // The actor leaves the answer to the I/O thread, as a request to another process gets it: the
+  // runner wakes the waiting scoped_actor itself (not through CAF's enqueue). Many times, so a
+  // lost wake-up would show as a timeout.
+  auto relay = spawn([&](caf::event_based_actor* self, int) -> caf::behavior {
+    return {[&, self](int x) {
+      deliver_response(self->current_sender(), self->current_message_id(), caf::make_message(x + 1));
+      return self->make_response_promise<int>();  // answered by the runner
+    }};
+  });
+  caf::scoped_actor self{sys()};
+  constexpr auto timeout = 2s;
+  for (int i = 0; i < 500; ++i) {
+    int got = -1;
+    auto t0 = std::chrono::steady_clock::now();
+    self->request(relay, timeout, i).receive([&](int r) { got = r; }, [&](const caf::error& e) { FAIL() << sys().render(e); });
+    ASSERT_EQ(got, i + 1);
+    // A waiter never woken still finds the answer when its timeout expires: that is the failure.
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, timeout) << "round trip " << i << " was not woken";
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/logger.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
@@ -14,6 +15,25 @@ namespace {
 
 /// Set while deliver() enqueues: where exec_later keeps the actor that this enqueue woke.
 thread_local caf::resumable** woken = nullptr;
+
+/// Reaches the mutex and condition variable a blocking actor waits on (protected in CAF: a
+/// derived class may name them; it is never instantiated).
+struct blocking_waiter : caf::blocking_actor {
+  static std::mutex& mutex_of(caf::blocking_actor& a) { return a.*(&blocking_waiter::mtx_); }
+  static std::condition_variable& cv_of(caf::blocking_actor& a) { return a.*(&blocking_waiter::cv_); }
+};
+
+/// A response for a blocking actor (a scoped_actor waiting in receive), delivered as
+/// blocking_actor::enqueue does, but woken after its mutex was released: CAF notifies with the
+/// mutex held, so on one CPU the waiter preempts us, finds the mutex taken and sleeps again (two
+/// more context switches per reply). Locking and unlocking before the notify keeps CAF's
+/// guarantee: the waiter is either before its check of the mailbox or inside its wait.
+/// A response to an actor that is gone is dropped, as CAF drops it.
+void deliver_response_to_blocking(caf::blocking_actor& a, caf::mailbox_element_ptr what) {
+  if (a.mailbox().push_back(std::move(what)) != caf::intrusive::inbox_result::unblocked_reader) return;
+  { std::lock_guard released{blocking_waiter::mutex_of(a)}; }
+  blocking_waiter::cv_of(a).notify_one();
+}
 
 enum run_state : int {
   idle,          // no inline run
@@ -127,6 +147,10 @@ void inline_runner::stop() noexcept {
 }
 
 void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_element_ptr what) {
+  auto* actor = dest->get();
+  // `dest` keeps the actor (and the condition variable notified) alive meanwhile.
+  if (what->mid.is_response() && actor->getf(caf::abstract_actor::is_blocking_flag))
+    return deliver_response_to_blocking(*static_cast<caf::blocking_actor*>(actor), std::move(what));
   caf::resumable* job = nullptr;
   woken = watch_->state.load() == idle && !watch_->stopped.load() ? &job : nullptr;
   dest->enqueue(std::move(what), this);

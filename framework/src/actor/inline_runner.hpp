@@ -11,6 +11,10 @@
 // more left goes to the scheduler. Everything else given to exec_later (actors spawned or woken by
 // an actor that runs here) goes to the scheduler too.
 //
+// A response for a blocking actor (a scoped_actor waiting in receive) is pushed into its mailbox
+// and the waiter woken after its mutex was released: CAF's own enqueue notifies with the mutex
+// held, which on one CPU costs two more context switches per reply.
+//
 // A handler that blocks or runs long (a blocking request, a lookup, a queue get: they all wait for
 // this very I/O thread) must not stall the process's I/O. A watcher thread, awake only while
 // inline runs happen, looks every `watch_period`; a run it sees twice is taken over: the watcher
