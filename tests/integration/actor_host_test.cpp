@@ -257,6 +257,27 @@ TEST_F(actor_handles, a_null_handle_crosses_processes_as_a_null_handle) {
   EXPECT_FALSE(was_set);
   EXPECT_FALSE(back);  // regression: it used to come back as a proxy of "process 0"
 }
+
+/// Answers by blocking, inside its handler, on a lookup and a request: both wait for replies that
+/// this process's I/O thread must read, while that thread may be the one running this handler.
+caf::behavior blocking_asker_impl(caf::event_based_actor*, int) {
+  return {[](ask_atom, int a, int b) {
+    auto calc = mproc::lookup_actor<calc_actor>("calc");
+    return calc ? mproc::request<int>(*calc, 10s, add_atom::value, a, b) : -1;
+  }};
+}
+MPROC_ACTOR(blocking_asker_impl);
+
+TEST_F(actor_handles, a_handler_that_blocks_on_replies_from_another_process_gets_them) {
+  // A message for an idle actor runs it on the I/O thread (src/actor/inline_runner.hpp); a
+  // handler that blocks there must not starve the thread that reads its answers.
+  auto calc = mproc::actor_system().spawn(calc_impl, 100);  // in this process
+  mproc::register_actor("calc", calc);
+  auto asker = host.spawn("blocking_asker_impl", 0);
+  EXPECT_EQ(mproc::request<int>(asker, 20s, ask_atom::value, 1, 2), 103);
+  EXPECT_EQ(mproc::request<int>(asker, 20s, ask_atom::value, 3, 4), 107);  // and again, afterwards
+  caf::anon_send_exit(calc, caf::exit_reason::user_shutdown);
+}
 }  // namespace
 
 namespace {

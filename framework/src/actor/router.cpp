@@ -59,7 +59,8 @@ std::uint32_t pid_of(const caf::node_id& nid) noexcept {
 
 actor_router::actor_router(caf::actor_system& sys, std::string registrations)
     : sys_(sys), proxies_(sys, *this), registrations_(std::move(registrations)),
-      self_pid_(static_cast<std::uint32_t>(::getpid())), io_context_(&sys) {
+      self_pid_(static_cast<std::uint32_t>(::getpid())), io_context_(&sys),
+      runner_(sys, mailbox_runtime::instance().io()) {
   io_context_.proxy_registry_ptr(&proxies_);
 }
 
@@ -231,7 +232,7 @@ void actor_router::deliver_message(std::span<const std::byte> payload) {
       return;
     }
   }
-  dest->enqueue(caf::make_mailbox_element(std::move(sender), mid, std::move(stages), std::move(msg)), nullptr);
+  runner_.deliver(dest, caf::make_mailbox_element(std::move(sender), mid, std::move(stages), std::move(msg)));
 }
 
 void actor_router::deliver_monitor(std::span<const std::byte> payload) {
@@ -494,26 +495,18 @@ void actor_router::on_downlink_closed(std::uint32_t pid) {
       hosts_.erase(it);
     }
     if (stopped_) return;
-    ++reporting_;
   }
   // Off the I/O thread: learning the exit status may take a moment. Detached, holding only a weak
-  // reference; shutdown() waits for it (reporting_), because it uses the actor system.
+  // reference; shutdown() waits for it (system_users_), because it uses the actor system.
   std::weak_ptr<actor_router> self = weak_from_this();
   std::thread([self, pid, proc] {
     auto reason = host_reason(pid, proc);
     auto r = self.lock();
     if (!r) return;
-    struct done_reporting {
-      actor_router& router;
-      ~done_reporting() {
-        std::lock_guard lock{router.mutex_};
-        --router.reporting_;
-        router.changed_.notify_all();
-      }
-    } done{*r};
+    std::shared_lock system_in_use{r->system_users_};
     {
-      std::lock_guard lock{r->mutex_};
-      if (r->stopped_) return;
+      std::lock_guard guard{r->mutex_};
+      if (r->stopped_) return;  // the actor system may be gone
     }
     r->kill_process_proxies(pid, reason);
     // Tell the other hosts, whose proxies of that process die the same way.
@@ -663,14 +656,14 @@ void actor_router::shutdown() noexcept {
   }
   changed_.notify_all();
   {
-    std::unique_lock lock{mutex_};
-    changed_.wait(lock, [this] { return reporting_ == 0; });
+    std::unique_lock users_done{system_users_};  // a host's end being announced finishes first
   }
   for (auto& c : conns) {
     c->flush(deadline_after(std::chrono::milliseconds(200)));
     c->close();
     c->stop_handlers();
   }
+  runner_.stop();
   proxies_.clear();
 }
 

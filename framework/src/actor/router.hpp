@@ -13,6 +13,9 @@
 // a host's death kills all proxies of its process with errc::host_lost (exit code or signal,
 // learnt from the node's pidfd reaping) and is announced to the other hosts.
 //
+// Delivery: a message for an idle actor runs that actor on the I/O thread (inline_runner.hpp),
+// which saves the wake-up of a scheduler thread per request.
+//
 // Limit: a host's own hosts (spawn_host called inside a host) are reachable from that host only;
 // the rest of the node routes everything it does not know to its parent.
 //
@@ -33,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -41,6 +45,7 @@
 
 #include "../mailbox/connection.hpp"
 #include "../process_state.hpp"
+#include "inline_runner.hpp"
 
 namespace mproc::detail {
 
@@ -157,13 +162,14 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   std::uint32_t self_pid_;
   caf::actor_id runtime_actor_ = 0;
   caf::scoped_execution_unit io_context_;  // deserialization on the I/O thread
+  inline_runner runner_;  // delivery: an idle actor runs on the I/O thread
 
   std::mutex mutex_;
   std::condition_variable changed_;
   bool stopped_ = false;
-  /// Threads still reporting a dead host (on_downlink_closed); shutdown waits for them, since
-  /// they use the actor system, which ends right after the router.
-  int reporting_ = 0;
+  /// Held shared by a thread of ours that uses the actor system outside the I/O thread (the
+  /// notice of a host's end), exclusively by shutdown(): the system ends after shutdown().
+  std::shared_mutex system_users_;
   std::optional<peer> uplink_;
   std::uint32_t uplink_pid_ = 0;
   bool uplink_closed_ = false;

@@ -101,7 +101,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Latency mode (the actor router's connections): a frame appended while the connection has
   /// been idle for a while is written at once by the appending thread, saving the wake-up of the
   /// I/O thread on every request and reply. Back-to-back frames still go through the I/O thread,
-  /// so a stream of messages keeps its batching. Call before start().
+  /// so a stream of messages keeps its batching. A read that drained the socket then waits for
+  /// more at once, without a read that finds it empty. For connections that carry no
+  /// descriptors. Call before start().
   void set_direct_writes(bool on) noexcept { direct_writes_ = on; }
 
   /// Waits until everything appended so far has been written. False on timeout or when the
@@ -134,6 +136,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // On the I/O thread:
   void write_some();
   void read_some();
+  void wait_readable();
   /// Hands the complete frames read so far to the handler; false when the connection ended.
   bool dispatch();
   void finish(std::error_code ec);
