@@ -24,14 +24,6 @@ using namespace cluster_test;
 
 namespace {
 
-MPROC_ACTOR(calc_impl);
-MPROC_ACTOR(probe_impl);
-MPROC_ENTRY(exit_with);
-MPROC_ENTRY(sleep_for_ms);
-MPROC_ENTRY(square_task);
-MPROC_ENTRY(slow_pid_task);
-MPROC_ENTRY(failing_task);
-
 std::filesystem::path write_cookie(const mt::temp_dir& dir, const std::string& name, const std::string& cookie,
                                    mode_t mode = 0600) {
   auto path = dir / name;

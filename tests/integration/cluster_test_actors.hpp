@@ -1,9 +1,11 @@
 // Actor types that the cluster tests spawn on another node: included by the test binary and by
 // cluster_node_helper.cpp (a node program of its own), so both register them identically.
+// Include it in one source file per program.
 #pragma once
 
 #include <caf/all.hpp>
 #include <mproc/actor_runtime.hpp>
+#include <mproc/entry.hpp>
 #include <unistd.h>
 
 #include <chrono>
@@ -44,5 +46,14 @@ inline int slow_pid_task(int ms) {
   return static_cast<int>(::getpid());
 }
 inline int failing_task(int) { throw std::runtime_error("bad input"); }
+
+// Registered identically in both programs (each includes this header in one file).
+MPROC_ACTOR(calc_impl);
+MPROC_ACTOR(probe_impl);
+MPROC_ENTRY(exit_with);
+MPROC_ENTRY(sleep_for_ms);
+MPROC_ENTRY(square_task);
+MPROC_ENTRY(slow_pid_task);
+MPROC_ENTRY(failing_task);
 
 }  // namespace cluster_test

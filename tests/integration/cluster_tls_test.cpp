@@ -21,8 +21,6 @@ using namespace cluster_test;
 
 namespace {
 
-MPROC_ACTOR(calc_impl);
-
 /// Two CAs: "ca" signs the cluster's nodes a and b, "other_ca" signs "stranger". a_encrypted.key
 /// is a's key under the passphrase "open sesame".
 constexpr const char* make_certificates = R"(set -e

@@ -85,27 +85,12 @@ void decode_results(const pool_result& r, std::size_t n, std::vector<R>& out) {
 
 /// apply / apply_async: one chunk of one call.
 template <class R>
-class single_job final : public pool_job {
+class single_job final : public one_chunk_job {
  public:
-  single_job(pool_task t, std::shared_ptr<result_state<R>> s) : task_(std::move(t)), state_(std::move(s)) {}
-  bool next(pool_task& t) override {
-    std::lock_guard lock{mutex_};
-    if (taken_) return false;
-    taken_ = true;
-    t = std::move(task_);
-    return true;
-  }
-  bool exhausted() const override {
-    std::lock_guard lock{mutex_};
-    return taken_;
-  }
+  single_job(pool_task t, std::shared_ptr<result_state<R>> s) : one_chunk_job(std::move(t)), state_(std::move(s)) {}
   /// async_result::cancel(): succeeds only while no worker has the task.
   bool try_cancel() {
-    {
-      std::lock_guard lock{mutex_};
-      if (taken_) return false;
-      taken_ = true;
-    }
+    if (!take_back()) return false;
     state_->set_error(std::make_exception_ptr(error(errc::cancelled, "mproc::pool: task cancelled")));
     return true;
   }
@@ -127,9 +112,6 @@ class single_job final : public pool_job {
   void cancel(std::exception_ptr why) override { state_->set_error(why); }  // no-op once set
 
  private:
-  mutable std::mutex mutex_;
-  pool_task task_;
-  bool taken_ = false;
   std::shared_ptr<result_state<R>> state_;
 };
 

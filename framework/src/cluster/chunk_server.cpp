@@ -9,7 +9,6 @@
 namespace mproc::cluster::detail {
 namespace {
 
-using mproc::detail::pool_job;
 using mproc::detail::pool_result;
 using mproc::detail::pool_task;
 
@@ -28,21 +27,10 @@ std::string what_of(const std::exception_ptr& why) {
 }
 
 /// One chunk from another node, handed to the local pool as a job of its own.
-class forwarded_chunk final : public pool_job {
+class forwarded_chunk final : public mproc::detail::one_chunk_job {
  public:
   forwarded_chunk(pool_task task, std::function<void(bool, std::string)> done)
-      : task_(std::move(task)), done_(std::move(done)) {}
-  bool next(pool_task& t) override {
-    std::lock_guard lock{mutex_};
-    if (taken_) return false;
-    taken_ = true;
-    t = std::move(task_);
-    return true;
-  }
-  bool exhausted() const override {
-    std::lock_guard lock{mutex_};
-    return taken_;
-  }
+      : one_chunk_job(std::move(task)), done_(std::move(done)) {}
   void finished(std::uint64_t, pool_result& r) override { report(true, as_string(to_bytes(r))); }
   void abandoned(std::uint64_t, std::exception_ptr why) override { report(false, what_of(why)); }
   void cancel(std::exception_ptr why) override { report(false, what_of(why)); }
@@ -51,14 +39,12 @@ class forwarded_chunk final : public pool_job {
   void report(bool ok, std::string text) {
     std::function<void(bool, std::string)> done;
     {
-      std::lock_guard lock{mutex_};
+      std::lock_guard lock{done_mutex_};
       done.swap(done_);  // exactly once
     }
     if (done) done(ok, std::move(text));
   }
-  mutable std::mutex mutex_;
-  pool_task task_;
-  bool taken_ = false;
+  std::mutex done_mutex_;
   std::function<void(bool, std::string)> done_;
 };
 

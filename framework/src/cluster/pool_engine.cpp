@@ -162,12 +162,7 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
         retry_.pop_front();
       } else {
         pool_task t;
-        std::shared_ptr<pool_job> job;
-        for (auto it = jobs_.begin(); it != jobs_.end() && !job;) {
-          if ((*it)->exhausted()) it = jobs_.erase(it);
-          else if ((*it)->next(t)) job = *it;
-          else ++it;
-        }
+        auto job = mproc::detail::next_chunk(jobs_, t);
         if (!job) return;
         id = ++next_id_;
         t.id = id;

@@ -124,6 +124,15 @@ struct chunk_record {
 
 }  // namespace
 
+std::shared_ptr<pool_job> next_chunk(std::deque<std::shared_ptr<pool_job>>& jobs, pool_task& t) {
+  for (auto it = jobs.begin(); it != jobs.end();) {
+    if ((*it)->exhausted()) it = jobs.erase(it);
+    else if ((*it)->next(t)) return *it;
+    else ++it;
+  }
+  return nullptr;
+}
+
 struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
   node& n;
   pool_options options;
@@ -186,15 +195,8 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
         id = retry.front();
         retry.pop_front();
       } else {
-        // Oldest job first; exhausted ones are dropped wherever they are (a job waiting behind
-        // its read-ahead bound must not keep finished ones in the list).
         pool_task t;
-        std::shared_ptr<pool_job> job;
-        for (auto it = jobs.begin(); it != jobs.end() && !job;) {
-          if ((*it)->exhausted()) it = jobs.erase(it);
-          else if ((*it)->next(t)) job = *it;
-          else ++it;
-        }
+        auto job = next_chunk(jobs, t);
         if (!job) return;
         id = ++next_id;
         t.id = id;

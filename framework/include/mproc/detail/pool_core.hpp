@@ -19,7 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,6 +115,42 @@ class pool_job {
   /// Chunks the core took from this job so far: the next one's `seq` (core's lock).
   std::uint64_t handed_out = 0;
 };
+
+/// A job of exactly one chunk, handed out once (apply, and a chunk another node sent us).
+class one_chunk_job : public pool_job {
+ public:
+  explicit one_chunk_job(pool_task t) : task_(std::move(t)) {}
+  bool next(pool_task& t) override {
+    std::lock_guard lock{mutex_};
+    if (taken_) return false;
+    taken_ = true;
+    t = std::move(task_);
+    return true;
+  }
+  bool exhausted() const override {
+    std::lock_guard lock{mutex_};
+    return taken_;
+  }
+
+ protected:
+  /// Takes the chunk away before anyone ran it (a cancel); false once handed out.
+  bool take_back() {
+    std::lock_guard lock{mutex_};
+    if (taken_) return false;
+    taken_ = true;
+    return true;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  pool_task task_;
+  bool taken_ = false;
+};
+
+/// The oldest job's next chunk into `t` (its job returned), dropping exhausted jobs wherever they
+/// are (a job waiting behind its read-ahead bound must not keep finished ones in the list).
+/// Null when no job has a chunk now. Engines call it under their lock.
+std::shared_ptr<pool_job> next_chunk(std::deque<std::shared_ptr<pool_job>>& jobs, pool_task& t);
 
 /// What a pool runs its jobs' chunks on: worker processes of this node (pool_core) or workers on
 /// other nodes (the cluster layer). Thread safety: every member from any thread.
