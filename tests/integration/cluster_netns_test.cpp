@@ -31,9 +31,6 @@ using namespace cluster_test;
 
 namespace {
 
-MPROC_ACTOR(calc_impl);
-MPROC_ACTOR(probe_impl);
-
 struct command_result {
   int status = -1;     // raw wait status; -1 when it did not end in time
   std::string output;  // stdout and stderr together

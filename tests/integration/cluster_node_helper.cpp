@@ -1,11 +1,6 @@
-// A node program for cluster_test.cpp: mproc-node plus the test's actor types.
+// A node program for the cluster tests: mproc-node plus the tests' actor types (cluster_test_actors.hpp).
 #include <mproc/cluster_node_main.hpp>
 
 #include "cluster_test_actors.hpp"
-
-namespace cluster_test {
-MPROC_ACTOR(calc_impl);
-MPROC_ACTOR(probe_impl);
-}  // namespace cluster_test
 
 int main(int argc, char** argv) { return mproc::cluster::node_main(argc, argv); }

@@ -22,9 +22,6 @@ using namespace cluster_test;
 
 namespace {
 
-MPROC_ACTOR(calc_impl);
-MPROC_ACTOR(probe_impl);
-
 std::filesystem::path write_cookie(const mt::temp_dir& dir, const std::string& name, const std::string& cookie,
                                    mode_t mode = 0600) {
   auto path = dir / name;

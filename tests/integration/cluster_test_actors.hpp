@@ -1,5 +1,6 @@
-// Actor types that the cluster tests spawn on another node: included by the test binary and by
-// cluster_node_helper.cpp (a node program of its own), so both register them identically.
+// Actor types that the cluster tests spawn on another node: included (by one source file each)
+// by the test binaries and by cluster_node_helper.cpp (a node program of its own), so all of
+// them register the same types under the same names.
 #pragma once
 
 #include <caf/all.hpp>
@@ -27,5 +28,8 @@ inline caf::behavior probe_impl(caf::event_based_actor* self, int) {
       [self](tell_atom, const caf::actor& whom, int n) { self->send(whom, n); },
   };
 }
+
+MPROC_ACTOR(calc_impl);
+MPROC_ACTOR(probe_impl);
 
 }  // namespace cluster_test
