@@ -1,7 +1,9 @@
 #include "bench_support.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,8 +224,11 @@ helper_program::helper_program(const std::vector<std::string>& argv) {
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {  // only async-signal-safe calls until exec
+    // It ends with this program even when we are killed (a node program does not wait for EOF).
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(127);
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::execv(cargv[0], cargv.data());

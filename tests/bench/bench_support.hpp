@@ -100,7 +100,8 @@ std::vector<double> parse_numbers(const std::string& text, std::size_t expected)
 /// A helper program that serves a measurement (a CAF remoting server, a node to join): started
 /// with fork and exec, with only async-signal-safe calls between them, so a process that already
 /// runs CAF's threads may start it. Its stdin is a pipe that stays open while this handle lives
-/// (a server may wait for its EOF); its stdout is read line by line.
+/// (a server may wait for its EOF); its stdout is read line by line. It gets SIGTERM when the
+/// thread that started it ends, so a killed benchmark leaves no helper behind.
 ///
 /// Destructor: stop(). Thread safety: one thread at a time.
 class helper_program {
