@@ -31,7 +31,10 @@ class other_node {
       : program_{{self, "--cluster-node", "--listen", "127.0.0.1:0", "--cookie-file", cookie_file.string()}} {
     const std::string prefix = "mproc-node listening on 127.0.0.1:";
     auto line = program_.read_line();
-    if (line.rfind(prefix, 0) != 0) fail("the node program said '" + line + "'");
+    if (line.rfind(prefix, 0) != 0) {
+      program_.stop(SIGTERM);  // it does not end on EOF
+      fail("the node program said '" + line + "'");
+    }
     port_ = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
   }
   /// SIGTERM: the node program's way to end (it dies of SIGINT after reaping its children).
