@@ -123,6 +123,7 @@ class namespace_link {
         {"-n", n.ns, "addr", "add", n.inner_address + "/30", "dev", n.inner},
         {"-n", n.ns, "link", "set", n.inner, "up"},
         {"-n", n.ns, "link", "set", "lo", "up"},
+        {"netns", "exec", n.ns, "true"},  // programs can run inside (it needs to mount /sys there)
     };
     for (auto& args : setup) {
       r = ip(args);
