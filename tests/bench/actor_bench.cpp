@@ -29,7 +29,11 @@ caf::behavior bench_counter(caf::stateful_actor<std::int64_t>* self, int) {
 }
 MPROC_ACTOR(bench_counter);
 
-double request_rtt_us(const caf::actor& echo, int n) {
+}  // namespace
+
+namespace bench {
+
+double actor_request_rtt_us(const caf::actor& echo, int n) {
   caf::scoped_actor self{mproc::actor_system()};
   auto once = [&](int i) {
     int got = -1;
@@ -42,7 +46,7 @@ double request_rtt_us(const caf::actor& echo, int n) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n;
 }
 
-double oneway_msgs_per_s(const caf::actor& counter, int n, std::int64_t& expected) {
+double actor_oneway_msgs_per_s(const caf::actor& counter, int n, std::int64_t& expected) {
   caf::scoped_actor self{mproc::actor_system()};
   auto t0 = clock_type::now();
   for (int i = 0; i < n; ++i) self->send(counter, i);
@@ -53,10 +57,6 @@ double oneway_msgs_per_s(const caf::actor& counter, int n, std::int64_t& expecte
   if (total != expected) fail("actor.oneway: " + std::to_string(total) + " counted, " + std::to_string(expected) + " sent");
   return n / s;
 }
-
-}  // namespace
-
-namespace bench {
 
 std::vector<figure> actor_figures(mproc::node& node, const std::string& self, bool quick) {
   const int rounds = quick ? 3 : 5, n_rtt = quick ? 2000 : 20000, n_oneway = quick ? 200000 : 2000000;
@@ -79,11 +79,11 @@ std::vector<figure> actor_figures(mproc::node& node, const std::string& self, bo
       std::string p = pinned ? "pinned" : "unpinned";
       place_all_threads(::getpid(), pinned);
       place_all_threads(host.pid(), pinned);
-      s["actor.request.rtt." + p].samples.push_back(request_rtt_us(echo, n_rtt));
+      s["actor.request.rtt." + p].samples.push_back(actor_request_rtt_us(echo, n_rtt));
       cpu0_placement where{pinned};
       s["raw.af_unix.rtt." + p].samples.push_back(raw_af_unix_rtt_us(n_rtt));
     }
-    s["actor.oneway.throughput"].samples.push_back(oneway_msgs_per_s(counter, n_oneway, expected));
+    s["actor.oneway.throughput"].samples.push_back(actor_oneway_msgs_per_s(counter, n_oneway, expected));
     auto caf = caf_remoting_round(self, quick);
     s["caf_remoting.request.rtt.pinned"].samples.push_back(caf.rtt_pinned_us);
     s["caf_remoting.request.rtt.unpinned"].samples.push_back(caf.rtt_unpinned_us);

@@ -14,6 +14,8 @@
 // Run last: it starts CAF's threads in the benchmark process.
 #pragma once
 
+#include <caf/actor.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,17 @@
 #include "bench_support.hpp"
 
 namespace bench {
+
+/// The actor types every figure measures against, spawnable by name in any process of the
+/// benchmark (a host, or another node: cluster_bench.hpp):
+///   "bench_echo"     answers an int x with x + 1
+///   "bench_counter"  counts the ints it is sent; answers count_atom with the count (int64)
+
+/// µs per request/response of an int to a bench_echo, over `n` requests after 200 to warm up.
+double actor_request_rtt_us(const caf::actor& echo, int n);
+/// msg/s of `n` one-way ints to a bench_counter, until its count says every one arrived: that
+/// count must equal `expected` + n (throws std::runtime_error otherwise), and `expected` grows by n.
+double actor_oneway_msgs_per_s(const caf::actor& counter, int n, std::int64_t& expected);
 
 /// `self` is this binary (CAF remoting's server image).
 std::vector<figure> actor_figures(mproc::node& node, const std::string& self, bool quick);

@@ -1,7 +1,9 @@
 #include "bench_support.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 extern char** environ;
 
@@ -208,6 +211,66 @@ std::optional<std::filesystem::path> python_script(const std::optional<std::file
   auto path = *python_dir / name;
   std::ofstream{path} << text;
   return path;
+}
+
+helper_program::helper_program(const std::vector<std::string>& argv) {
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(std::string{"pipe2: "} + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    ::close(in[0]);
+    ::close(in[1]);
+    throw std::runtime_error(std::string{"pipe2: "} + std::strerror(errno));
+  }
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ == 0) {  // only async-signal-safe calls until exec
+    // It ends with this program even when we are killed (a node program does not wait for EOF).
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(127);
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::close(in[0]);
+  ::close(out[1]);
+  stdin_ = in[1];
+  stdout_ = out[0];
+  if (pid_ < 0) {
+    stop();
+    throw std::runtime_error(std::string{"fork: "} + std::strerror(fork_errno));
+  }
+}
+
+helper_program::~helper_program() { stop(); }
+
+std::string helper_program::read_line() {
+  for (;;) {
+    if (auto nl = pending_.find('\n'); nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return line;
+    }
+    char buf[256];
+    ssize_t n = stdout_ < 0 ? 0 : ::read(stdout_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error("helper program " + std::to_string(pid_) + " ended its output");
+    pending_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+int helper_program::stop(int sig) noexcept {
+  for (int* fd : {&stdin_, &stdout_})
+    if (*fd >= 0) ::close(std::exchange(*fd, -1));
+  if (pid_ <= 0) return status_;
+  if (sig != 0) ::kill(pid_, sig);
+  while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  return status_;
 }
 
 }  // namespace bench

@@ -1,5 +1,5 @@
 // Shared pieces of the benchmark driver: figures and their statistics, the results file of
-// DESIGN.md section 7, the human table, and running helper programs (python3, probes).
+// DESIGN.md section 7, the human table, and running helper programs (python3, probes, servers).
 //
 // A figure is measured in `runs` rounds; each round yields one sample (a per-round mean for
 // timings). The reported value is the median of those samples, min/max are their extremes.
@@ -96,5 +96,33 @@ std::vector<double> run_numbers(const std::vector<std::string>& argv, std::size_
 
 /// Numbers separated by white space; throws std::runtime_error on anything else.
 std::vector<double> parse_numbers(const std::string& text, std::size_t expected);
+
+/// A helper program that serves a measurement (a CAF remoting server, a node to join): started
+/// with fork and exec, with only async-signal-safe calls between them, so a process that already
+/// runs CAF's threads may start it. Its stdin is a pipe that stays open while this handle lives
+/// (a server may wait for its EOF); its stdout is read line by line. It gets SIGTERM when the
+/// thread that started it ends, so a killed benchmark leaves no helper behind.
+///
+/// Destructor: stop(). Thread safety: one thread at a time.
+class helper_program {
+ public:
+  explicit helper_program(const std::vector<std::string>& argv);
+  ~helper_program();
+  helper_program(const helper_program&) = delete;
+  helper_program& operator=(const helper_program&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  /// Its next line of output, without the newline; throws std::runtime_error at EOF.
+  std::string read_line();
+  /// Closes its stdin, sends it `sig` unless 0, and reaps it. Returns the raw wait status (0:
+  /// it exited with 0), the same on every later call.
+  int stop(int sig = 0) noexcept;
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1, stdout_ = -1;
+  std::string pending_;
+  int status_ = -1;
+};
 
 }  // namespace bench

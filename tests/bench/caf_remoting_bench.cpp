@@ -1,13 +1,12 @@
 #include "caf_remoting_bench.hpp"
 
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace bench {
@@ -43,58 +42,19 @@ caf::behavior counting_echo(caf::stateful_actor<server_state>* self) {
 /// A server process (this binary, exec'd afresh): its port, and its stdin, which keeps it alive.
 class server_process {
  public:
-  server_process(const std::string& self, bool pin) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) fail("pipe");
-    std::string pin_arg = pin ? "1" : "0";
-    const char* argv[] = {self.c_str(), "--caf-remoting-server", pin_arg.c_str(), nullptr};
-    pid_ = ::fork();
-    if (pid_ < 0) fail("fork");
-    if (pid_ == 0) {  // only async-signal-safe calls until exec
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::execv(self.c_str(), const_cast<char* const*>(argv));
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    keep_alive_ = in[1];
-    char buf[32] = {};
-    std::size_t got = 0;
-    for (ssize_t n; got + 1 < sizeof buf && (n = ::read(out[0], buf + got, sizeof buf - 1 - got)) > 0;) {
-      got += static_cast<std::size_t>(n);
-      if (buf[got - 1] == '\n') break;
-    }
-    ::close(out[0]);
-    port_ = static_cast<std::uint16_t>(std::atoi(buf));
-    if (port_ == 0) {
-      stop();
-      fail("the server published no port");
-    }
+  server_process(const std::string& self, bool pin) : program_{{self, "--caf-remoting-server", pin ? "1" : "0"}} {
+    port_ = static_cast<std::uint16_t>(std::atoi(program_.read_line().c_str()));
+    if (port_ == 0) fail("the server published no port");
   }
-  ~server_process() { stop(); }
-  server_process(const server_process&) = delete;
-  server_process& operator=(const server_process&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
 
-  /// Ends the server (EOF on its stdin) and reaps it; its exit status, or -1.
-  int stop() noexcept {
-    if (pid_ <= 0) return status_;
-    ::close(keep_alive_);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return status_;
-  }
+  /// Ends the server (EOF on its stdin) and reaps it; its raw wait status (0: a clean exit).
+  int stop() noexcept { return program_.stop(); }
 
  private:
-  pid_t pid_ = -1;
-  int keep_alive_ = -1;
+  helper_program program_;
   std::uint16_t port_ = 0;
-  int status_ = -1;
 };
 
 /// A client actor system connected to a server: its measurements.
@@ -145,8 +105,10 @@ class client {
 
 }  // namespace
 
+remoting_sizes caf_remoting_sizes(bool quick) { return quick ? remoting_sizes{200, 10000} : remoting_sizes{2000, 100000}; }
+
 caf_remoting_sample caf_remoting_round(const std::string& self, bool quick) {
-  const int requests = quick ? 200 : 2000, oneway = quick ? 10000 : 100000;
+  const auto [requests, oneway] = caf_remoting_sizes(quick);
   caf_remoting_sample r;
   {
     cpu0_placement pinned{true};  // before the client's system, so its threads inherit it

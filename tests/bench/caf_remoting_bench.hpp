@@ -29,6 +29,14 @@ struct caf_remoting_sample {
   double oneway_msg_per_s = 0;
 };
 
+/// How many requests and one-way messages a round sends; the cluster figures, which compare
+/// with these, send as many.
+struct remoting_sizes {
+  int requests = 0;
+  int oneway = 0;
+};
+remoting_sizes caf_remoting_sizes(bool quick);
+
 /// Measures one round: a fresh server process per placement. `self` is this binary (the
 /// server's image). Throws std::runtime_error when a server fails or a reply is wrong.
 caf_remoting_sample caf_remoting_round(const std::string& self, bool quick);

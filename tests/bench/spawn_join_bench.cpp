@@ -1,8 +1,10 @@
 // mproc_bench: process start+join cost and idle memory, each beside its baselines measured in
 // the same run, round by round (DESIGN.md sections 5 and 7); then the queue figures
-// (queue_bench.hpp), the pipe figures (pipe_bench.hpp) and the lock figures (lock_bench.hpp).
+// (queue_bench.hpp), the pipe figures (pipe_bench.hpp), the lock figures (lock_bench.hpp), the
+// pool figures (pool_bench.hpp), the actor figures (actor_bench.hpp) and the cluster figures
+// (cluster_bench.hpp).
 //
-//   mproc_bench [--quick] [--out FILE] [--no-python]
+//   mproc_bench [--quick] [--out FILE] [--no-python] [--only actor|cluster|queue]
 //
 // Figures (all "lower is better"):
 //   spawn_join.{forkserver,spawn,fork}  ms per no-op mproc::process constructed, started and
@@ -40,7 +42,9 @@
 #include <vector>
 
 #include "bench_support.hpp"
+#include "temp_dir.hpp"
 #include "caf_remoting_bench.hpp"
+#include "cluster_bench.hpp"
 #include "lock_bench.hpp"
 #include "pool_bench.hpp"
 #include "actor_bench.hpp"
@@ -152,24 +156,14 @@ if __name__ == "__main__":
 )";
 
 struct python_env {
-  std::filesystem::path dir;
-  std::filesystem::path spawn_join, rss;
+  mproc::test::temp_dir tmp;
+  std::filesystem::path dir = tmp.path();
+  std::filesystem::path spawn_join = dir / "spawn_join.py", rss = dir / "idle_rss.py";
 
   python_env() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mproc-bench-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) fail(std::string{"mkdtemp: "} + std::strerror(errno));
-    dir = tmpl;
-    spawn_join = dir / "spawn_join.py";
-    rss = dir / "idle_rss.py";
     std::ofstream{spawn_join} << python_spawn_join_script;
     std::ofstream{rss} << python_rss_script;
   }
-  ~python_env() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  python_env(const python_env&) = delete;
-  python_env& operator=(const python_env&) = delete;
 };
 
 bool have_python() {
@@ -184,7 +178,7 @@ struct options {
   bool quick = false;
   bool python = true;
   std::string out = "bench-results.json";
-  std::string only;  // a figure-name prefix: run just that group ("actor")
+  std::string only;  // a figure-name prefix: run just that group ("actor", "cluster", "queue")
 };
 
 struct sizes {
@@ -217,6 +211,10 @@ int run(const options& opt, int argc, char** argv) {
   if (opt.only == "actor") {
     mproc::node node{argc, argv};
     return finish(opt, bench::actor_figures(node, self, opt.quick));
+  }
+  if (opt.only == "cluster") {
+    mproc::node node{argc, argv};
+    return finish(opt, bench::cluster_figures(node, self, opt.quick));
   }
   if (opt.only == "queue") {
     mproc::node node{argc, argv};
@@ -273,6 +271,8 @@ int run(const options& opt, int argc, char** argv) {
     // Last: it starts CAF's threads in this process. CAF remoting's baselines run in its rounds.
     auto actor_out = bench::actor_figures(node, self, opt.quick);
     queue_out.insert(queue_out.end(), actor_out.begin(), actor_out.end());
+    auto cluster_out = bench::cluster_figures(node, self, opt.quick);
+    queue_out.insert(queue_out.end(), cluster_out.begin(), cluster_out.end());
   }
 
   auto fig = [&](const std::string& name) { return s.at(name).summarize(); };
@@ -330,8 +330,9 @@ int main(int argc, char** argv) {
       else if (a == "--only" && i + 1 < argc) opt.only = argv[++i];
       else if (a == "--rss-probe" && i + 1 < argc) return rss_probe(std::atoi(argv[++i]));
       else if (a == "--caf-remoting-server" && i + 1 < argc) return bench::caf_remoting_server(std::string{argv[++i]} == "1");
+      else if (a == "--cluster-node") return bench::cluster_node_main(argc - i, argv + i);  // the rest are its options
       else {
-        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor|queue]\n";
+        std::cerr << "usage: mproc_bench [--quick] [--out FILE] [--no-python] [--only actor|cluster|queue]\n";
         return 2;
       }
     }

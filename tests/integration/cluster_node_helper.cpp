@@ -1,4 +1,4 @@
-// A node program for cluster_test.cpp: mproc-node plus the test's actor types.
+// A node program for the cluster tests: mproc-node plus the tests' actor types (cluster_test_actors.hpp).
 #include <mproc/cluster_node_main.hpp>
 
 #include "cluster_test_actors.hpp"

@@ -1,6 +1,6 @@
-// Actor types that the cluster tests spawn on another node: included by the test binary and by
-// cluster_node_helper.cpp (a node program of its own), so both register them identically.
-// Include it in one source file per program.
+// Actor types that the cluster tests spawn on another node: included (by one source file each)
+// by the test binaries and by cluster_node_helper.cpp (a node program of its own), so all of
+// them register the same types under the same names.
 #pragma once
 
 #include <caf/all.hpp>

@@ -385,23 +385,6 @@ bool guard::fired() { return watchdog_stage != 0; }
 
 // ---- temp_dir ---------------------------------------------------------------------------
 
-temp_dir::temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "mproc-test-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ec;
-  // Tests chmod things; make sure everything can be removed.
-  for (const auto& e : fs::recursive_directory_iterator{path_, ec}) {
-    std::error_code ignored;
-    if (e.is_directory(ignored) && !e.is_symlink(ignored))
-      fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add, ignored);
-  }
-  fs::remove_all(path_, ec);
-}
-
 // ---- subprocess -------------------------------------------------------------------------
 
 subprocess::subprocess(std::vector<std::string> argv, options opts) {

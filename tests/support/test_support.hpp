@@ -20,6 +20,8 @@
 #include <mproc/process.hpp>
 #include <mproc/start_method.hpp>
 
+#include "temp_dir.hpp"
+
 namespace mproc::test {
 
 using namespace std::chrono_literals;
@@ -120,20 +122,6 @@ class guard {
   void add(const mproc::process& p) { add(p.pid()); }
   /// True once the watchdog fired.
   static bool fired();
-};
-
-/// A fresh private directory (0700) for one test; removed with everything in it.
-class temp_dir {
- public:
-  temp_dir();
-  ~temp_dir();
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
 };
 
 // ---- fixtures ---------------------------------------------------------------------------
