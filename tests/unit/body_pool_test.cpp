@@ -208,12 +208,13 @@ TEST(body_pool, a_body_its_producer_retires_leaves_no_mapping_behind) {
 // ---- bodies read while they are filled ----------------------------------------------------
 
 /// What a consumer does with the body of a large message (`fd`, `length` encoding bytes):
-/// decodes a byte vector from it while it arrives.
-bytes take_value(int fd, std::size_t length) {
+/// decodes a T (a byte vector) from it while it arrives.
+template <class T = bytes>
+T take_value(int fd, std::size_t length) {
   const std::uint64_t record = length;  // an out-of-line record's inline bytes: its length
   mproc::detail::fd_set_owned fds;
   fds.adopt(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-  bytes value;
+  T value;
   mproc::detail::decode_standalone(std::as_bytes(std::span{&record, 1}), true, fds, [&](std::span<const std::byte> e) {
     mproc::detail::wire::decode_record(e, value);
   });
@@ -253,6 +254,30 @@ TEST(body_pool, a_reader_takes_a_body_while_its_producer_fills_it) {
   producer.join();
   EXPECT_EQ(got, value);
   EXPECT_EQ(state_of(fd.get()), bp::idle) << "not handed back";
+}
+
+TEST(body_pool, a_value_read_ahead_of_its_producer_is_decoded_again_once_whole) {
+  // Strings of 100 KiB are small reads: one beyond what is written cannot wait for its bytes,
+  // so the decode starts over once the body is complete.
+  const std::vector<std::string> value(30, std::string(100 * 1024, 's'));
+  const auto encoded = mproc::to_bytes(value);
+  auto body = bp::reserve(encoded.size(), true);
+  ASSERT_TRUE(body);
+  auto fd = body.descriptor();
+  // We write the first chunk by hand, as the producer would, and the rest later.
+  const std::size_t total = bp::header_size + encoded.size();
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(p, MAP_FAILED);
+  std::memcpy(static_cast<std::byte*>(p) + bp::header_size, encoded.data(), bp::fill_chunk);
+  static_cast<bp::body_header*>(p)->filled.store(bp::fill_chunk);
+  std::vector<std::string> got;
+  std::thread consumer{[&] { EXPECT_NO_THROW(got = take_value<std::vector<std::string>>(fd.get(), encoded.size())); }};
+  std::this_thread::sleep_for(50ms);  // it read the first strings and waits for the rest
+  std::span<const std::byte> piece{encoded};
+  body.fill({&piece, 1});
+  consumer.join();
+  ::munmap(p, total);
+  EXPECT_EQ(got, value);
 }
 
 TEST(body_pool, a_reader_gets_bad_message_when_the_producer_dies_before_the_last_byte) {
