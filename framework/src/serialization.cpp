@@ -27,4 +27,31 @@ void writer::raw_large(const void* p, std::size_t n) {
   out_.insert(out_.end(), bytes, bytes + n);
 }
 
+constinit thread_local detail::arriving_bytes* detail::arriving_now = nullptr;
+
+template <class T>
+void detail::append_bytes(std::vector<T>& v, const T* p, std::size_t n) {
+  v.insert(v.end(), p, p + n);
+}
+template void detail::append_bytes(std::vector<std::byte>&, const std::byte*, std::size_t);
+template void detail::append_bytes(std::vector<char>&, const char*, std::size_t);
+template void detail::append_bytes(std::vector<unsigned char>&, const unsigned char*, std::size_t);
+
+void reader::wait_ready(std::size_t n) {
+  // Only arriving bytes can be short of what is left.
+  if (n > remaining() || arriving_ == nullptr) fail("truncated payload");
+  const std::size_t at = static_cast<std::size_t>(p_ - arriving_->begin);
+  const std::size_t ready = arriving_->wait_ready(at + n);
+  ready_end_ = p_ + std::min(ready - at, remaining());
+}
+
+void reader::not_ready(std::size_t n) {
+  if (arriving_ == nullptr || n > remaining()) fail("truncated payload");
+  throw detail::bytes_not_ready{};
+}
+
+void reader::raw_arriving(std::byte* dst, std::size_t n) {
+  take_pieces(n, [&](const std::byte* p, std::size_t k) { dst = static_cast<std::byte*>(std::memcpy(dst, p, k)) + k; });
+}
+
 }  // namespace mproc

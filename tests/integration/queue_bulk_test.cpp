@@ -3,10 +3,15 @@
 // processes under every start method: every message intact and in order, whichever way it is
 // taken, and descriptors stay bounded however many messages pass.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <mproc/mproc.hpp>
 #include <atomic>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -197,6 +202,77 @@ TEST(queue_get_into, reports_empty_and_closed_like_get) {
   mproc::queue<bytes> none;
   none.get_into(v, ec);
   EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+// ---- a producer dying mid-message -------------------------------------------------------
+
+/// A large value that is a vector to its consumer, and to its producer any memory it points to
+/// (the bytes go straight from there into the message's body, after the frame went out).
+struct blob {
+  bytes value;
+  std::span<const std::byte> source;  // sent instead of `value` when set
+};
+
+}  // namespace
+
+template <>
+struct mproc::codec<blob> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const blob& b) {
+    auto s = b.source.empty() ? std::span<const std::byte>{b.value} : b.source;
+    w.size(s.size());
+    w.raw(s.data(), s.size());
+  }
+  static void decode(reader& r, blob& b) { mproc::decode(r, b.value); }
+};
+
+namespace {
+
+constexpr std::size_t blob_size = std::size_t{16} << 20;
+
+/// Puts a blob whose second half cannot be read: the producer faults while it copies it into
+/// the body, after the frame went out, and dies there (its SIGSEGV handler first gives the
+/// frame time to reach the queue), as a producer killed in the middle of a message.
+void put_and_die_mid_copy(mproc::queue<blob> q) {
+  void* p = ::mmap(nullptr, blob_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) std::_Exit(2);
+  std::memset(p, 7, blob_size / 2);
+  if (::mprotect(static_cast<std::byte*>(p) + blob_size / 2, blob_size / 2, PROT_NONE) != 0) std::_Exit(3);
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {
+    timespec pause{0, 300 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+    ::_exit(9);
+  };
+  ::sigaction(SIGSEGV, &sa, nullptr);
+  q.put(blob{{}, {static_cast<const std::byte*>(p), blob_size}});
+  std::_Exit(4);  // not reached
+}
+MPROC_ENTRY(put_and_die_mid_copy);
+
+void put_blob(mproc::queue<blob> q, unsigned seed) { q.put(blob{pattern(blob_size, seed), {}}); }
+MPROC_ENTRY(put_blob);
+
+TEST(queue_bulk_producer_death, a_producer_dying_mid_message_gives_the_consumer_bad_message_not_a_torn_value) {
+  mproc::node node;
+  mproc::test::guard watchdog{30s};
+  auto q = node.make_queue<blob>();
+  auto dying = node.spawn(put_and_die_mid_copy, q);
+  watchdog.add(dying);
+  try {
+    auto torn = q.get(20s);
+    ADD_FAILURE() << "a message whose producer died while writing it was delivered (" << torn.value.size() << " bytes)";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::bad_message) << e.what();
+  }
+  ASSERT_TRUE(dying.join(20s));
+  EXPECT_EQ(dying.exitcode(), 9) << "the producer did not die in the middle of its copy";
+  // The queue goes on: the next producer's message arrives intact.
+  auto next = node.spawn(put_blob, q, 3u);
+  watchdog.add(next);
+  EXPECT_EQ(q.get(20s).value, pattern(blob_size, 3));
+  ASSERT_TRUE(next.join(20s));
+  EXPECT_EQ(next.exitcode(), 0);
 }
 
 }  // namespace

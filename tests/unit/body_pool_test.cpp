@@ -1,24 +1,35 @@
 // Pooled bodies of large records (framework/src/mailbox/body_pool.hpp): a body is filled again
 // only once its reader released it, never while it is in use, never by a forked child; a
-// receiver refuses anything but a sent pooled body (bad_message, never SIGBUS).
+// receiver refuses anything but a sent pooled body (bad_message, never SIGBUS); a reader takes
+// a body while its producer fills it, and gets bad_message, never a torn value, when the
+// producer dies or gives up before the last byte.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../framework/src/mailbox/body_pool.hpp"
+#include "../../framework/src/fd.hpp"
+#include "mproc/detail/record_encoding.hpp"
+#include "mproc/detail/wire.hpp"
 #include "mproc/error.hpp"
+#include "mproc/serialization.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 namespace bp = mproc::detail::body_pool;
+using namespace std::chrono_literals;
 using mproc::detail::unique_fd;
 using bytes = std::vector<std::byte>;
 
@@ -192,6 +203,141 @@ TEST(body_pool, a_body_its_producer_retires_leaves_no_mapping_behind) {
   give_back(in_use[0], larger);  // a consumer's next lookup drops what its producer retired
   EXPECT_EQ(mappings_of(retired), 0) << "the retired body stays mapped";
   for (std::size_t i = 1; i < in_use.size(); ++i) give_back(in_use[i], larger);
+}
+
+// ---- bodies read while they are filled ----------------------------------------------------
+
+/// What a consumer does with the body of a large message (`fd`, `length` encoding bytes):
+/// decodes a T (a byte vector) from it while it arrives.
+template <class T = bytes>
+T take_value(int fd, std::size_t length) {
+  const std::uint64_t record = length;  // an out-of-line record's inline bytes: its length
+  mproc::detail::fd_set_owned fds;
+  fds.adopt(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  T value;
+  mproc::detail::decode_standalone(std::as_bytes(std::span{&record, 1}), true, fds, [&](std::span<const std::byte> e) {
+    mproc::detail::wire::decode_record(e, value);
+  });
+  return value;
+}
+
+void expect_bad_message_taking(int fd, std::size_t length, const std::string& what) {
+  try {
+    take_value(fd, length);
+    ADD_FAILURE() << what << ": a value was delivered";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::bad_message) << what;
+  }
+}
+
+bytes numbered(std::size_t n) {
+  bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 131) >> 3);
+  return b;
+}
+
+TEST(body_pool, a_reader_takes_a_body_while_its_producer_fills_it) {
+  const auto value = numbered(size);
+  const auto encoded = mproc::to_bytes(value);
+  auto body = bp::reserve(encoded.size(), true);
+  ASSERT_TRUE(body);
+  auto fd = body.descriptor();
+  ASSERT_TRUE(fd);
+  // The frame arrived before the bytes: the reader waits for them.
+  std::thread producer{[&] {
+    std::this_thread::sleep_for(50ms);
+    std::span<const std::byte> piece{encoded};
+    body.fill({&piece, 1});
+  }};
+  bytes got;
+  EXPECT_NO_THROW(got = take_value(fd.get(), encoded.size()));
+  producer.join();
+  EXPECT_EQ(got, value);
+  EXPECT_EQ(state_of(fd.get()), bp::idle) << "not handed back";
+}
+
+TEST(body_pool, a_value_read_ahead_of_its_producer_is_decoded_again_once_whole) {
+  // Strings of 100 KiB are small reads: one beyond what is written cannot wait for its bytes,
+  // so the decode starts over once the body is complete.
+  const std::vector<std::string> value(30, std::string(100 * 1024, 's'));
+  const auto encoded = mproc::to_bytes(value);
+  auto body = bp::reserve(encoded.size(), true);
+  ASSERT_TRUE(body);
+  auto fd = body.descriptor();
+  // We write the first chunk by hand, as the producer would, and the rest later.
+  const std::size_t total = bp::header_size + encoded.size();
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(p, MAP_FAILED);
+  std::memcpy(static_cast<std::byte*>(p) + bp::header_size, encoded.data(), bp::fill_chunk);
+  static_cast<bp::body_header*>(p)->filled.store(bp::fill_chunk);
+  std::vector<std::string> got;
+  std::thread consumer{[&] { EXPECT_NO_THROW(got = take_value<std::vector<std::string>>(fd.get(), encoded.size())); }};
+  std::this_thread::sleep_for(50ms);  // it read the first strings and waits for the rest
+  std::span<const std::byte> piece{encoded};
+  body.fill({&piece, 1});
+  consumer.join();
+  ::munmap(p, total);
+  EXPECT_EQ(got, value);
+}
+
+TEST(body_pool, a_reader_gets_bad_message_when_the_producer_dies_before_the_last_byte) {
+  const auto encoded = mproc::to_bytes(numbered(size));
+  mproc::test::guard watchdog{30s};
+  for (std::size_t written : {std::size_t{0}, encoded.size() / 2}) {
+    std::error_code ec;
+    auto [ours, theirs] = mproc::detail::make_socketpair(SOCK_SEQPACKET, ec);
+    ASSERT_FALSE(ec);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {  // the producer: sends the body, writes `written` bytes of it, dies
+      auto body = bp::reserve(encoded.size(), true);
+      auto fd = body ? body.descriptor() : unique_fd{};
+      int raw = fd.get();
+      std::byte one{1};
+      mproc::detail::send_packet(theirs.get(), {&one, 1}, {&raw, 1}, ec);
+      std::span<const std::byte> part{encoded.data(), written};
+      if (written > 0) body.fill({&part, 1});
+      std::this_thread::sleep_for(100ms);  // the reader waits for the rest by then
+      ::_exit(0);                          // no destructor: the body stays unfinished
+    }
+    watchdog.add(pid);
+    std::byte one{};
+    std::vector<unique_fd> fds;
+    ASSERT_EQ(mproc::detail::recv_packet(ours.get(), {&one, 1}, fds, ec), 1u);
+    ASSERT_EQ(fds.size(), 1u);
+    const auto t0 = std::chrono::steady_clock::now();
+    expect_bad_message_taking(fds[0].get(), encoded.size(), "producer died after " + std::to_string(written) + " bytes");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the producer's death was noticed late";
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  }
+}
+
+TEST(body_pool, a_body_given_up_unfilled_fails_its_reader_and_leaves_the_pool) {
+  const auto encoded = mproc::to_bytes(numbered(size));
+  unique_fd fd;
+  std::shared_ptr<const bp::mapping> m;
+  {
+    auto body = bp::reserve(encoded.size(), true);
+    ASSERT_TRUE(body);
+    fd = body.descriptor();
+    m = bp::borrow(fd.get(), encoded.size());  // a reader already has it
+  }  // the put failed after its frame went out: never filled
+  EXPECT_EQ(state_of(fd.get()), bp::retired);
+  try {
+    bp::arriving_body arriving{*m, encoded.size()};
+    arriving.wait_all();
+    ADD_FAILURE() << "a body given up was read";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::bad_message);
+  }
+  bp::release(*m);
+  EXPECT_EQ(state_of(fd.get()), bp::retired) << "a given-up body came back into use";
+  expect_bad_message_taking(fd.get(), encoded.size(), "a later reader of a given-up body");
+  auto again = lend_bytes(filled(size, 4));
+  ASSERT_TRUE(again);
+  EXPECT_NE(inode(again.get()), inode(fd.get()));
+  give_back(again, size);
 }
 
 // ---- forged bodies ------------------------------------------------------------------------

@@ -478,4 +478,77 @@ TEST(serialization, a_gathering_writer_lists_large_ranges_instead_of_copying_the
   EXPECT_EQ(gathered.size(), 1u);
 }
 
+// ---- arriving bytes ---------------------------------------------------------------------
+
+/// Bytes that become readable `step` at a time, one step per wait (as a body being filled):
+/// everything beyond what was revealed is garbage until then.
+class revealed_in_steps final : public mproc::detail::arriving_bytes {
+ public:
+  revealed_in_steps(const std::vector<std::byte>& real, std::size_t step) : real_(real), shown_(real.size(), std::byte{0xee}), step_(step) {
+    begin = shown_.data();
+    reveal(step);
+    outer_ = std::exchange(mproc::detail::arriving_now, this);
+  }
+  ~revealed_in_steps() { mproc::detail::arriving_now = outer_; }
+  std::size_t wait_ready(std::size_t need) override {
+    ++waits;
+    if (need > real_.size()) ADD_FAILURE() << "waited for more than there is";
+    while (ready < need) reveal(ready + step_);
+    return ready;
+  }
+  const std::vector<std::byte>& shown() const { return shown_; }
+  int waits = 0;
+
+ private:
+  void reveal(std::size_t upto) {
+    upto = std::min(upto, real_.size());
+    std::copy(real_.begin() + static_cast<std::ptrdiff_t>(ready), real_.begin() + static_cast<std::ptrdiff_t>(upto),
+              shown_.begin() + static_cast<std::ptrdiff_t>(ready));
+    ready = upto;
+  }
+  const std::vector<std::byte>& real_;
+  std::vector<std::byte> shown_;
+  std::size_t step_;
+  mproc::detail::arriving_bytes* outer_;
+};
+
+TEST(serialization, a_reader_over_arriving_bytes_copies_bulk_ranges_as_they_come) {
+  auto check = [](const auto& value, std::size_t step) {
+    using T = std::decay_t<decltype(value)>;
+    auto bytes = mproc::to_bytes(value);
+    revealed_in_steps arriving{bytes, step};
+    T got = mproc::from_bytes<T>(arriving.shown().data(), arriving.shown().size());
+    EXPECT_EQ(got, value) << "step " << step;
+    EXPECT_GT(arriving.waits, 0) << "read all without waiting for any";
+  };
+  std::vector<std::byte> big(3 * mproc::detail::large_buffer + 7);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
+  check(big, 1 << 16);
+  check(big, 12345);
+  check(std::vector<char>(mproc::detail::large_buffer + 99, 'x'), 999);
+  check(std::vector<std::int64_t>(mproc::detail::large_buffer / 4, 42), 1 << 20);
+  check(std::string(mproc::detail::large_buffer * 2, 's'), 1 << 18);
+}
+
+TEST(serialization, a_small_read_ahead_of_arriving_bytes_asks_to_be_done_again) {
+  // Never a value from bytes not yet written: the caller decodes again once all are there.
+  auto bytes = mproc::to_bytes(route{"r", {{1, 2, "s"}}, point{3, 4, "p"}, {{"t", {1, 2}}}});
+  revealed_in_steps arriving{bytes, 5};
+  EXPECT_THROW(mproc::from_bytes<route>(arriving.shown().data(), arriving.shown().size()),
+               mproc::detail::bytes_not_ready);
+}
+
+TEST(serialization, a_reader_over_arriving_bytes_still_reports_truncation) {
+  auto bytes = mproc::to_bytes(std::vector<std::byte>(mproc::detail::large_buffer, std::byte{1}));
+  bytes.pop_back();
+  revealed_in_steps arriving{bytes, 1 << 16};
+  try {
+    mproc::from_bytes<std::vector<std::byte>>(arriving.shown().data(), arriving.shown().size());
+    ADD_FAILURE() << "a truncated value decoded";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), mproc::errc::bad_message);
+    EXPECT_EQ(dynamic_cast<const mproc::detail::bytes_not_ready*>(&e), nullptr) << "truncation is final, not a retry";
+  }
+}
+
 }  // namespace

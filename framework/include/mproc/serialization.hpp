@@ -24,6 +24,7 @@
 // Thread safety: writer/reader are plain values, one per thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <functional>
@@ -106,21 +107,82 @@ class writer {
   std::vector<gathered_range>* gathered_ = nullptr;
 };
 
-/// Reads encoded values from a byte range; every read is bounds-checked.
+namespace detail {
+
+/// Bytes still being written while they are read: the body of a large message, which its
+/// producer fills in chunks after sending it, so that the consumer copies one chunk while the
+/// next is written (src/mailbox/body_pool.hpp). While one is installed on a thread
+/// (arriving_now), a reader made over a range starting at `begin` reads only what is ready: a
+/// bulk read (detail::large_buffer bytes or more) waits for each piece and copies it as it
+/// comes; a small read ahead of the ready bytes throws bytes_not_ready, and the caller decodes
+/// again once every byte is there (rare: the first chunk is waited for before decoding).
+class arriving_bytes {
+ public:
+  /// Blocks until at least `need` bytes from `begin` are written; returns how many are (at
+  /// least `need`). Throws mproc::error(errc::bad_message) when they never will be.
+  virtual std::size_t wait_ready(std::size_t need) = 0;
+  const std::byte* begin = nullptr;
+  std::size_t ready = 0;  // bytes from `begin` known to be written
+
+ protected:
+  ~arriving_bytes() = default;
+};
+/// Thrown by a small read ahead of arriving bytes (see arriving_bytes); a bad_message to
+/// whoever does not expect it.
+struct bytes_not_ready : error {
+  bytes_not_ready() : error(errc::bad_message, "read ahead of the bytes of a large message still being written") {}
+};
+/// The arriving bytes of this thread's current decode, or null (almost always).
+extern constinit thread_local arriving_bytes* arriving_now;
+
+/// v.insert(v.end(), p, p + n) for byte vectors, out of line (see writer::raw).
+template <class T>
+void append_bytes(std::vector<T>& v, const T* p, std::size_t n);
+
+}  // namespace detail
+
+/// Reads encoded values from a byte range; every read is bounds-checked. Over arriving bytes
+/// (detail::arriving_bytes), a read waits until the bytes it needs are written.
 class reader {
  public:
-  reader(const std::byte* p, std::size_t n) : p_(p), end_(p + n) {}
+  reader(const std::byte* p, std::size_t n) : p_(p), ready_end_(p + n), end_(p + n) {
+    if (auto* a = detail::arriving_now; a != nullptr && a->begin == p) [[unlikely]] {
+      arriving_ = a;
+      ready_end_ = p + std::min(n, a->ready);
+    }
+  }
   void raw(void* dst, std::size_t n) {
-    if (n > remaining()) fail("truncated payload");
+    if (n > ready()) [[unlikely]] {
+      // Bulk copies go piece by piece as the bytes arrive; a small read never waits (a
+      // returning slow path there sets off g++'s -Wmaybe-uninitialized in users' code).
+      if (n >= detail::large_buffer) return raw_arriving(static_cast<std::byte*>(dst), n);
+      not_ready(n);
+    }
     if (n != 0) std::memcpy(dst, p_, n);
     p_ += n;
   }
   /// The next `n` bytes, in place (valid as long as the buffer read).
   const std::byte* take(std::size_t n) {
-    if (n > remaining()) fail("truncated payload");
+    if (n > ready()) [[unlikely]] {
+      if (n < detail::large_buffer) not_ready(n);
+      wait_ready(n);
+    }
     const std::byte* at = p_;
     p_ += n;
     return at;
+  }
+  /// The next `n` bytes, in place, as pieces `piece(const std::byte*, std::size_t)` in order:
+  /// one piece, or over arriving bytes each piece as soon as it is written.
+  template <class Piece>
+  void take_pieces(std::size_t n, Piece&& piece) {
+    if (n > remaining()) fail("truncated payload");
+    while (n > 0) {
+      if (ready() == 0) wait_ready(1);
+      std::size_t k = std::min(n, ready());
+      piece(p_, k);
+      p_ += k;
+      n -= k;
+    }
   }
   /// Reads an element count and checks it against what is left, assuming each element takes at
   /// least `min_bytes` (so garbage cannot make us allocate terabytes).
@@ -130,12 +192,22 @@ class reader {
     if (min_bytes != 0 && v > remaining() / min_bytes) fail("element count exceeds payload");
     return static_cast<std::size_t>(v);
   }
+  /// Bytes left to read (written or not).
   std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   [[noreturn]] static void fail(const char* what) { throw error(errc::bad_message, what); }
 
  private:
+  std::size_t ready() const noexcept { return static_cast<std::size_t>(ready_end_ - p_); }
+  /// Makes at least `n` more bytes ready (waiting for arriving ones), or throws bad_message.
+  void wait_ready(std::size_t n);
+  /// A small read of `n` bytes found them not there: bad_message when they never will be,
+  /// detail::bytes_not_ready when they are still arriving.
+  [[noreturn]] void not_ready(std::size_t n);
+  void raw_arriving(std::byte* dst, std::size_t n);
   const std::byte* p_;
+  const std::byte* ready_end_;  // bytes before it may be read now
   const std::byte* end_;
+  detail::arriving_bytes* arriving_ = nullptr;
 };
 
 template <class T, class = void>
@@ -306,8 +378,8 @@ struct codec<std::vector<T>, std::enable_if_t<serializable<T>>> {
       std::size_t n = r.size(sizeof(T));
       if (v.capacity() < n) detail::reserve_discarding(v, n);
       if constexpr (std::is_same_v<T, std::byte> || std::is_same_v<T, char> || std::is_same_v<T, unsigned char>) {
-        const auto* bytes = reinterpret_cast<const T*>(r.take(n));
-        v.assign(bytes, bytes + n);  // one pass: no zero-filling resize first
+        v.clear();  // then one pass: no zero-filling resize first
+        r.take_pieces(n, [&](const std::byte* p, std::size_t k) { detail::append_bytes(v, reinterpret_cast<const T*>(p), k); });
       } else {
         v.resize(n);
         r.raw(v.data(), n * sizeof(T));

@@ -19,6 +19,18 @@
 // after counting leaves the body `reading` for ever: its producer just does not use it again.
 // Bodies sealed against writes (F_SEAL_WRITE, the one-shot form) never come here.
 //
+// A body's descriptor goes out before its bytes are written: the producer reserves a body, sends
+// the frame, and only then fills it, chunk by chunk, publishing in `filled` how many bytes are
+// written. The consumer decodes as the chunks arrive (a reader over arriving bytes, see
+// mproc/serialization.hpp), so the two copies of a large message, producer's value -> body ->
+// consumer's value, run at the same time on two CPUs instead of one after the other, and the
+// consumer reads each chunk from the shared cache shortly after it was written. A reader that
+// catches up waits: it spins briefly (a chunk takes some 30 us to write), then sleeps on
+// `filled` until several chunks more are there (then the producer is not running beside it:
+// one wake-up per chunk would cost more than the copy). When the producer dies before the
+// last chunk (its pid is in the header), or gave the body up (`fill_aborted`), the reader gets
+// errc::bad_message: never a torn value.
+//
 // Thread safety: every function from any thread. A forked child drops the bodies it inherited
 // (without touching their state): they are its parent's.
 #pragma once
@@ -30,6 +42,7 @@
 #include <span>
 
 #include "../fd.hpp"
+#include "mproc/serialization.hpp"
 
 namespace mproc::detail::body_pool {
 
@@ -39,22 +52,60 @@ constexpr std::size_t header_size = 4096;
 /// get a one-shot sealed memfd instead.
 constexpr std::size_t max_bodies = 4;
 constexpr std::size_t max_bytes = std::size_t{256} << 20;
+/// A body is filled in chunks of this size (half the L2 cache of a core here), each published
+/// when written.
+constexpr std::size_t fill_chunk = std::size_t{512} << 10;
 
 enum body_state : std::uint32_t { idle = 0, sent = 1, reading = 2, retired = 3 };
+/// `filled` of a body its producer gave up (the put failed after the frame was sent).
+constexpr std::uint32_t fill_aborted = UINT32_MAX;
+static_assert(max_bytes < fill_aborted, "a byte count of `filled` never reads as aborted");
 
 struct body_header {
   std::uint64_t magic;
-  std::atomic<std::uint32_t> state;  // a body_state; a futex word (the producer may wait on it)
+  std::atomic<std::uint32_t> state;     // a body_state; a futex word (the producer may wait on it)
+  std::atomic<std::uint32_t> filled;    // encoding bytes written, or fill_aborted; a futex word
+  std::atomic<std::uint32_t> sleepers;  // readers asleep on `filled` (the producer wakes them)
+  std::atomic<std::uint32_t> wake_at;   // ...once `filled` reaches this (a reader's hint)
+  std::int32_t producer;                // pid of the process filling it
 };
-constexpr std::uint64_t body_magic = 0x31594442434f524dULL;  // "MPROCBDY1" (8 bytes)
+constexpr std::uint64_t body_magic = 0x32594442434f524dULL;  // "MPROCBY2" (8 bytes, layout 2)
 
 /// An encoding in pieces, to be copied one after the other.
 using pieces = std::span<const std::span<const std::byte>>;
 
-/// Producer: a descriptor (to send) of a pooled body now holding `encoding` (`size` bytes),
-/// marked sent; an empty unique_fd when the pool cannot take it (too large, every body in use
-/// and no room for another, or no memory for a new one). When every body is in use and
-/// `may_wait`, waits a little for the oldest to come back (see body_pool.cpp).
+struct body;
+
+/// Producer: a pooled body reserved (marked sent, `filled` 0) for one encoding. Send its
+/// descriptor, then fill() it. Destroyed unfilled (the put failed), the body is retired and a
+/// reader of it gets bad_message. Move-only; not thread-safe (one put owns it).
+class lent_body {
+ public:
+  lent_body() noexcept = default;
+  lent_body(std::shared_ptr<body> b, std::size_t size) noexcept : body_(std::move(b)), size_(size) {}
+  lent_body(lent_body&& other) noexcept = default;
+  lent_body& operator=(lent_body&& other) noexcept;
+  ~lent_body();
+  explicit operator bool() const noexcept { return body_ != nullptr; }
+  /// A descriptor of the body, to send (empty when none can be made: then the body is given up).
+  unique_fd descriptor();
+  /// Copies `encoding` (`size` bytes in all) into the body in chunks, publishing each; then
+  /// this is empty. Nothing when it is empty.
+  void fill(pieces encoding) noexcept;
+
+ private:
+  void give_up() noexcept;
+  std::shared_ptr<body> body_;
+  std::size_t size_ = 0;
+};
+
+/// A body for `size` bytes from the pool; an empty lent_body when the pool cannot take it (too
+/// large, every body in use and no room for another, or no memory for a new one). When every
+/// body is in use and `may_wait`, waits a little for the oldest to come back (see body_pool.cpp).
+lent_body reserve(std::size_t size, bool may_wait);
+
+/// reserve() and fill() at once: a descriptor of a pooled body holding `encoding`, marked sent;
+/// empty when the pool cannot take it.
 unique_fd lend(pieces encoding, std::size_t size, bool may_wait);
 
 /// Consumer: a body mapped for reading, from the process's cache of recent mappings.
@@ -67,6 +118,29 @@ std::shared_ptr<const mapping> borrow(int fd, std::uint64_t length);
 std::span<const std::byte> encoding(const mapping& m, std::uint64_t length) noexcept;
 /// Hands a borrowed body back to its producer (idle, and wakes a producer waiting for it).
 void release(const mapping& m) noexcept;
+
+/// While one lives on a thread, a reader over the encoding of a borrowed body reads its bytes
+/// as they are written (mproc::detail::arriving_bytes). wait_all() then checks that every byte
+/// came: bad_message when the producer died first or gave the body up. Not copyable; used by
+/// the one thread it was made on.
+class arriving_body final : public arriving_bytes {
+ public:
+  arriving_body(const mapping& m, std::uint64_t length);
+  ~arriving_body();
+  arriving_body(const arriving_body&) = delete;
+  arriving_body& operator=(const arriving_body&) = delete;
+  std::size_t wait_ready(std::size_t need) override;
+  void wait_all() { wait_ready(length_); }
+
+ private:
+  /// True once the producer's process has ended (it can write no more).
+  bool producer_gone();
+  body_header* header_;
+  std::size_t length_;
+  arriving_bytes* outer_;
+  unique_fd pidfd_;  // the producer's, once waited for
+  bool spinning_pays_ = true;  // false once a spin ran out: the producer is not running now
+};
 
 /// While one lives on a thread, bodies decoded there are released when it ends instead of at
 /// once. A queue consumer holds one around taking a message, and publishes its consumed count

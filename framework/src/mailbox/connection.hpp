@@ -91,11 +91,13 @@ class connection : public std::enable_shared_from_this<connection> {
     }
     close_open_data_frame();
     lock.unlock();
-    standalone_record standalone = make_standalone(std::move(*encoded), true);
+    standalone_record standalone = make_standalone(std::move(*encoded), true, true);
     lock.lock();
     close_open_data_frame();  // another thread may have opened one meanwhile: it must not grow past ours
     append_frame(wire::kind::data, type_id, standalone.bytes, std::move(standalone.fds));
     kick(lock);
+    if (lock.owns_lock()) lock.unlock();
+    standalone.fill.run();  // a pooled body: its reader copies it out while we copy it in
   }
 
   /// Latency mode (the actor router's connections): a frame appended while the connection has

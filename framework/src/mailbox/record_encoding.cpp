@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "../fd.hpp"
@@ -55,16 +56,12 @@ class mapped_body {
   std::size_t length_;
 };
 
-}  // namespace
-
-standalone_record make_standalone(encoded_standalone e, bool may_wait) {
-  const std::span<const std::byte> record{e.record};
-  const auto& gathered = e.gathered;
-  static_assert(detail::large_buffer > wire::out_of_line_threshold, "a gathered range makes a record out of line");
-  standalone_record r;
-  // The encoding in order: the inline bytes after the length, each gathered range where it belongs.
+/// The encoding in order: the inline bytes after the length, each gathered range where it belongs.
+std::vector<std::span<const std::byte>> pieces_of(std::span<const std::byte> record,
+                                                  const std::vector<writer::gathered_range>& gathered, std::size_t& size) {
   std::vector<std::span<const std::byte>> pieces;
-  std::size_t from = sizeof(std::uint64_t), size = 0;
+  std::size_t from = sizeof(std::uint64_t);
+  size = 0;
   auto add = [&](std::span<const std::byte> piece) {
     if (piece.empty()) return;
     pieces.push_back(piece);
@@ -76,8 +73,51 @@ standalone_record make_standalone(encoded_standalone e, bool may_wait) {
     from = g.at;
   }
   add(record.subspan(from));
+  return pieces;
+}
+
+}  // namespace
+
+struct body_fill::pending {
+  body_pool::lent_body body;
+  std::vector<std::byte> record;  // what the pieces of the encoding point into, with the value
+  std::vector<writer::gathered_range> gathered;
+};
+
+body_fill::body_fill() noexcept = default;
+body_fill::body_fill(body_fill&&) noexcept = default;
+body_fill& body_fill::operator=(body_fill&&) noexcept = default;
+body_fill::~body_fill() = default;  // an unfilled lent_body gives itself up
+
+void body_fill::run() noexcept {
+  if (!pending_) return;
+  std::size_t size = 0;
+  auto pieces = pieces_of(pending_->record, pending_->gathered, size);
+  pending_->body.fill(pieces);
+  pending_.reset();
+}
+
+struct body_fill_access {
+  static void set(body_fill& f, body_pool::lent_body body, std::vector<std::byte> record,
+                  std::vector<writer::gathered_range> gathered) {
+    f.pending_ = std::make_unique<body_fill::pending>(
+        body_fill::pending{std::move(body), std::move(record), std::move(gathered)});
+  }
+};
+
+standalone_record make_standalone(encoded_standalone e, bool may_wait, bool fill_later) {
+  static_assert(detail::large_buffer > wire::out_of_line_threshold, "a gathered range makes a record out of line");
+  standalone_record r;
+  std::size_t size = 0;
+  auto pieces = pieces_of(e.record, e.gathered, size);
   if (size > wire::out_of_line_threshold) {
-    unique_fd memfd = body_pool::lend(pieces, size, may_wait);
+    unique_fd memfd;
+    if (!fill_later) {
+      memfd = body_pool::lend(pieces, size, may_wait);
+    } else if (auto body = body_pool::reserve(size, may_wait)) {
+      memfd = body.descriptor();
+      if (memfd) body_fill_access::set(r.fill, std::move(body), std::move(e.record), std::move(e.gathered));
+    }
     if (!memfd) memfd = sealed_memfd(pieces);
     std::uint64_t words[2] = {wire::out_of_line | sizeof(std::uint64_t), size};
     r.bytes.resize(sizeof words);
@@ -100,6 +140,7 @@ void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_s
   if (record.size() != sizeof length || fds.empty())
     throw error(errc::bad_message, "a large message arrived without its body");
   std::memcpy(&length, record.data(), sizeof length);
+  const bool value_has_fds = fds.size() > 1;  // the body is the last one
   unique_fd body{fds.take(static_cast<std::uint32_t>(fds.size() - 1))};
   if (!body) throw error(errc::bad_message, "a large message arrived without its body");
   int seals = ::fcntl(body.get(), F_GET_SEALS);
@@ -109,7 +150,20 @@ void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_s
       std::shared_ptr<const body_pool::mapping> m;
       ~give_back() { body_pool::release_when_done(std::move(m)); }
     } give_back_later{borrowed};
-    return decode(body_pool::encoding(*borrowed, length), context);
+    // Its producer may still be filling it: the decoder copies each chunk out once it is
+    // written, and the value counts only when every byte came. A value with descriptors of its
+    // own is decoded only once, so only from a whole body.
+    body_pool::arriving_body arriving{*borrowed, length};
+    const auto bytes = body_pool::encoding(*borrowed, length);
+    if (value_has_fds) arriving.wait_all();
+    else arriving.wait_ready(std::min<std::size_t>(length, body_pool::fill_chunk));
+    try {
+      decode(bytes, context);
+    } catch (const bytes_not_ready&) {  // a small read ran ahead of the producer: again, whole
+      arriving.wait_all();
+      decode(bytes, context);
+    }
+    return arriving.wait_all();
   }
   mapped_body mapped{body.get(), length};
   decode(mapped.bytes(), context);

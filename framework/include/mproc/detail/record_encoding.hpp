@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -22,11 +23,6 @@
 
 namespace mproc::detail {
 
-struct standalone_record {
-  std::vector<std::byte> bytes;  // `u64 length | inline bytes`
-  fd_set_owned fds;              // the value's descriptors, then the memfd of an out-of-line body
-};
-
 /// A record that must be standalone, encoded but not yet given its memfd.
 struct encoded_standalone {
   std::vector<std::byte> record;                 // `u64 length | inline bytes`, gathered ranges left out
@@ -34,11 +30,39 @@ struct encoded_standalone {
   fd_set_owned fds;
 };
 
+/// The copy into a pooled body that make_standalone(..., fill_later) leaves to its caller, to
+/// run once the frame naming the body is on its way: the consumer then reads the body while it
+/// is filled. Destroyed without run() (the frame did not go out), the body is given up and a
+/// reader of it gets errc::bad_message. Move-only; one thread at a time.
+class body_fill {
+ public:
+  body_fill() noexcept;
+  body_fill(body_fill&&) noexcept;
+  body_fill& operator=(body_fill&&) noexcept;
+  ~body_fill();
+  /// Copies the encoding into the body (nothing when there is no pending copy). The value the
+  /// encoding was made from must still be alive.
+  void run() noexcept;
+
+ private:
+  friend struct body_fill_access;
+  struct pending;
+  std::unique_ptr<pending> pending_;
+};
+
+struct standalone_record {
+  std::vector<std::byte> bytes;  // `u64 length | inline bytes`
+  fd_set_owned fds;              // the value's descriptors, then the memfd of an out-of-line body
+  body_fill fill;                // the pooled body's copy, when left to the caller
+};
+
 /// The standalone record of `e`; its body goes into a memfd when it is long: a pooled body
 /// (waiting a little for one to come back when `may_wait`; never hold a lock its consumers need
-/// meanwhile) or a one-shot sealed memfd. Throws mproc::error when no memfd can be made or there
-/// are too many descriptors (errc::message_too_large).
-standalone_record make_standalone(encoded_standalone e, bool may_wait);
+/// meanwhile) or a one-shot sealed memfd. A pooled body is filled before this returns, or, when
+/// `fill_later`, by the record's `fill.run()`, which the caller calls right after it handed the
+/// frame on. Throws mproc::error when no memfd can be made or there are too many descriptors
+/// (errc::message_too_large).
+standalone_record make_standalone(encoded_standalone e, bool may_wait, bool fill_later = false);
 
 /// Appends the record of `encode(writer&)` to `out` and returns nullopt, or, when it must be
 /// standalone, leaves `out` as it was and returns it encoded (for make_standalone). Throws what
