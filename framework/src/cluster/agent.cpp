@@ -25,6 +25,15 @@ bool may_use(caf::stateful_actor<agent_state>* self, const caf::node_id& peer) {
 
 caf::error refused(const std::string& why) { return make_caf_error(errc::access_denied, why); }
 
+/// Delivers the answer to the chunk request `token`; only our own pool reports (see run_chunk).
+void answer_chunk(caf::stateful_actor<agent_state>* self, std::uint64_t token, caf::message answer) {
+  if (sender_node(self) != self->node()) return;
+  auto it = self->state.chunks.find(token);
+  if (it == self->state.chunks.end()) return;
+  it->second.deliver(std::move(answer));
+  self->state.chunks.erase(it);
+}
+
 }  // namespace
 
 caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string cookie) {
@@ -80,18 +89,10 @@ caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string
         return rp;
       },
       [self](chunk_done_atom, std::uint64_t token, std::string& result) {
-        if (sender_node(self) != self->node()) return;  // only our own pool reports
-        auto it = self->state.chunks.find(token);
-        if (it == self->state.chunks.end()) return;
-        it->second.deliver(std::move(result));
-        self->state.chunks.erase(it);
+        answer_chunk(self, token, caf::make_message(std::move(result)));
       },
       [self](chunk_failed_atom, std::uint64_t token, const std::string& why) {
-        if (sender_node(self) != self->node()) return;
-        auto it = self->state.chunks.find(token);
-        if (it == self->state.chunks.end()) return;
-        it->second.deliver(make_caf_error(errc::worker_lost, why));
-        self->state.chunks.erase(it);
+        answer_chunk(self, token, caf::make_message(make_caf_error(errc::worker_lost, why)));
       },
       [self](spawn_process_atom, const std::string& entry, const std::string& args,
              const caf::actor& keeper) -> caf::result<caf::actor, int> {

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "../node_impl.hpp"
+#include "encoded.hpp"
 #include "mproc/detail/pool_core.hpp"
 #include "mproc/node.hpp"
 
@@ -11,10 +12,6 @@ namespace {
 
 using mproc::detail::pool_result;
 using mproc::detail::pool_task;
-
-std::string as_string(const std::vector<std::byte>& bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
 
 std::string what_of(const std::exception_ptr& why) {
   try {
@@ -31,7 +28,7 @@ class forwarded_chunk final : public mproc::detail::one_chunk_job {
  public:
   forwarded_chunk(pool_task task, std::function<void(bool, std::string)> done)
       : one_chunk_job(std::move(task)), done_(std::move(done)) {}
-  void finished(std::uint64_t, pool_result& r) override { report(true, as_string(to_bytes(r))); }
+  void finished(std::uint64_t, pool_result& r) override { report(true, encode_to_string(r)); }
   void abandoned(std::uint64_t, std::exception_ptr why) override { report(false, what_of(why)); }
   void cancel(std::exception_ptr why) override { report(false, what_of(why)); }
 
@@ -81,8 +78,8 @@ struct serving_pool {
 
 void run_chunk(const std::string& task_bytes, std::uint32_t workers, std::function<void(bool, std::string)> done) {
   try {
-    auto task = from_bytes<pool_task>(reinterpret_cast<const std::byte*>(task_bytes.data()), task_bytes.size());
-    auto core = serving_pool::get().ensure(workers == 0 ? 2 : workers);
+    auto task = decode_from_string<pool_task>(task_bytes);
+    auto core = serving_pool::get().ensure(workers);
     core->submit(std::make_shared<forwarded_chunk>(std::move(task), done));
   } catch (const std::exception& e) {
     done(false, e.what());

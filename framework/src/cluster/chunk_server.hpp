@@ -1,6 +1,7 @@
 // Internal: the serving side of a pool whose workers live on other nodes (mproc::cluster::make_pool).
 // A node runs the chunks other nodes send it in one pool of its own worker processes, started on
-// the first chunk (with the worker count that chunk asks for) and ended with the node.
+// the first chunk (with the worker count that chunk asks for, as pool_options::workers: 0 is one
+// per CPU; make_pool always asks for at least one) and ended with the node.
 //
 // Thread safety: run_chunk from any thread; `done` is called once, from the pool's manager thread.
 #pragma once

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "chunk_server.hpp"
+#include "encoded.hpp"
 #include "mproc/cluster_pool.hpp"
 
 namespace mproc::cluster {
@@ -17,10 +18,14 @@ using mproc::detail::pool_result;
 using mproc::detail::pool_task;
 using send_atom = caf::atom_constant<caf::atom("mp_send")>;
 
+/// Worker processes each node runs for this pool (options.workers; 0: 2).
+std::size_t workers_per_node(const pool_options& options) { return options.workers == 0 ? 2 : options.workers; }
+/// Chunks a node holds at most per worker: one running, one waiting behind it.
+constexpr std::size_t chunks_per_worker = 2;
+
 struct remote_slot {
   caf::actor agent;
-  std::string name;     // host:port, for messages
-  std::size_t window;   // chunks in flight at most
+  std::string name;  // host:port, for messages
   std::size_t in_flight = 0;
   bool alive = true;
 };
@@ -124,10 +129,8 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
 
   std::size_t workers() const noexcept override {
     std::lock_guard lock{mutex_};
-    std::size_t n = 0;
-    for (auto& s : slots_)
-      if (s.alive) n += s.window / 2;
-    return n;
+    auto alive = std::count_if(slots_.begin(), slots_.end(), [](const remote_slot& s) { return s.alive; });
+    return static_cast<std::size_t>(alive) * workers_per_node(options_);
   }
 
   const pool_options& options() const noexcept override { return options_; }
@@ -142,15 +145,17 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
   }
 
   /// Hands chunks to nodes with room, least loaded first (lock held); `out` is sent unlocked.
+  /// Every node has the same window, so fewest chunks in flight means least loaded.
   void dispatch(std::vector<outgoing>& out) {
     if (terminated_) return;
+    const std::size_t window = chunks_per_worker * workers_per_node(options_);
     for (;;) {
       remote_slot* best = nullptr;
       std::size_t best_index = 0;
       for (std::size_t i = 0; i < slots_.size(); ++i) {
         auto& s = slots_[i];
-        if (!s.alive || s.in_flight >= s.window) continue;
-        if (best == nullptr || s.in_flight * best->window < best->in_flight * s.window) {
+        if (!s.alive || s.in_flight >= window) continue;
+        if (best == nullptr || s.in_flight < best->in_flight) {
           best = &s;
           best_index = i;
         }
@@ -171,19 +176,16 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
       auto& rec = in_flight_.at(id);
       rec.slot = best_index;
       ++best->in_flight;
-      auto bytes = to_bytes(rec.task);
-      out.push_back({best_index, id, std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())});
+      out.push_back({best_index, id, cluster::detail::encode_to_string(rec.task)});
     }
   }
 
   void send(std::vector<outgoing>& out) {
     for (auto& o : out)
       caf::anon_send(courier_, send_atom::value, static_cast<std::uint64_t>(o.slot), o.id, slots_[o.slot].agent,
-                     std::move(o.bytes), static_cast<std::uint32_t>(workers_per_node()));
+                     std::move(o.bytes), static_cast<std::uint32_t>(workers_per_node(options_)));
     out.clear();
   }
-
-  std::size_t workers_per_node() const { return options_.workers == 0 ? 2 : options_.workers; }
 
   void on_result(std::uint64_t id, const std::string& bytes) {
     std::vector<outgoing> out;
@@ -198,7 +200,7 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
       in_flight_.erase(it);
       --slots_[rec.slot].in_flight;
       try {
-        result = from_bytes<pool_result>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size());
+        result = cluster::detail::decode_from_string<pool_result>(bytes);
       } catch (const error&) {
         decoded = false;
       }
@@ -307,10 +309,9 @@ mproc::pool make_pool(const std::vector<remote_node>& nodes, pool_options option
   if (!options.initializer_entry.empty() || options.maxtasksperchild != 0)
     throw error(errc::invalid_argument, "mproc::cluster::make_pool: initializer and maxtasksperchild are not supported across nodes");
   std::vector<remote_slot> slots;
-  const std::size_t per_node = options.workers == 0 ? 2 : options.workers;
   for (const auto& n : nodes) {
     if (!n) throw error(errc::invalid_argument, "mproc::cluster::make_pool: an empty remote_node");
-    slots.push_back({n.agent(), n.host() + ":" + std::to_string(n.port()), 2 * per_node});
+    slots.push_back({n.agent(), n.host() + ":" + std::to_string(n.port())});
   }
   auto engine = std::make_shared<remote_engine>(std::move(slots), std::move(options));
   engine->start();

@@ -6,6 +6,7 @@
 #include "agent.hpp"
 #include "remote_spawn.hpp"
 #include "cookie_proof.hpp"
+#include "encoded.hpp"
 #include "tls.hpp"
 #include "mproc/actor_request.hpp"
 #include "mproc/cluster.hpp"
@@ -117,7 +118,7 @@ remote_process remote_node::spawn_process_impl(const void* fn,
   caf::error err;
   auto started = mproc::detail::request_impl<caf::actor, int>(
       err, agent_, timeout_, detail::spawn_process_atom::value, entry->name,
-      std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), keeper_);
+      detail::as_string(bytes), keeper_);
   if (err) throw to_error(err, "mproc::cluster::remote_node::spawn_process " + entry->name);
   return remote_process::access::make(std::get<0>(*started), static_cast<pid_t>(std::get<1>(*started)), timeout_);
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../node_impl.hpp"
+#include "encoded.hpp"
 #include "mproc/actor_error.hpp"
 #include "mproc/actor_runtime.hpp"
 #include "mproc/node.hpp"
@@ -104,8 +105,7 @@ caf::expected<std::tuple<caf::actor, int>> start_remote_process(const std::strin
   auto* n = node::current_or_null();
   if (n == nullptr) return make_caf_error(errc::no_node, "remote spawn of " + entry);
   auto proc = std::make_shared<process>(*n);
-  const auto* bytes = reinterpret_cast<const std::byte*>(args.data());
-  mproc::detail::process_access::set_encoded_target(*proc, *info, std::vector<std::byte>(bytes, bytes + args.size()));
+  mproc::detail::process_access::set_encoded_target(*proc, *info, as_bytes(args));
   std::error_code ec;
   proc->start(ec);
   if (ec) return make_caf_error(errc::spawn_failed, "remote spawn of " + entry + ": " + ec.message());
