@@ -95,6 +95,18 @@ void process::set_entry_target(const void* fn, std::vector<std::byte> args, deta
   state_->passed = std::move(passed);
 }
 
+void detail::process_access::set_encoded_target(process& p, const entry_info& entry, std::vector<std::byte> args,
+                                                transfer_bundle passed) {
+  // A fork child runs the local target: the descriptors are inherited under the same numbers,
+  // and the state (a copy in the child) still holds them while the arguments are decoded.
+  process_state* state = p.state_.get();
+  p.set_local_target([&entry, args, state] {
+    transfer_in transfer{state->passed.fds};
+    entry.invoke(entry.fn, args);
+  });
+  p.set_entry_target(entry.fn, std::move(args), std::move(passed));
+}
+
 void process::run() {
   if (state_->local) state_->local();
 }

@@ -213,6 +213,7 @@ class remote_node {
   remote_process spawn_process_impl(const void* fn, const std::function<std::vector<std::byte>()>& encode) const;
   caf::actor agent_;
   caf::actor keeper_;  // ours; the remote node watches it to end our processes when we are gone
+  std::string relay_socket_;  // where the remote node's processes reach its relay (queue handles)
   std::string host_;
   std::uint16_t port_ = 0;
   std::chrono::milliseconds timeout_{5000};

@@ -144,11 +144,10 @@ struct process_access {
   static void run(process& p) { p.run(); }
   static std::shared_ptr<process_state>& state(process& p) { return p.state_; }
   /// Targets the registered function `entry` with arguments already encoded (a spawn requested
-  /// by another node, which knows the function only by name).
-  static void set_encoded_target(process& p, const entry_info& entry, std::vector<std::byte> args) {
-    p.set_local_target([&entry, args] { entry.invoke(entry.fn, args); });
-    p.set_entry_target(entry.fn, std::move(args), {});
-  }
+  /// by another node, which knows the function only by name); the arguments refer to the
+  /// descriptors of `passed` by index (pipe ends).
+  static void set_encoded_target(process& p, const entry_info& entry, std::vector<std::byte> args,
+                                 transfer_bundle passed = {});
 };
 
 /// Makes `p` the handle of the calling (child) process: name, pid, started.

@@ -307,15 +307,17 @@ struct codec<basic_queue<T, CanPut>> {
   static constexpr bool enabled = true;
   static void encode(writer& w, const basic_queue<T, CanPut>& q) {
     if (!q.valid()) throw error(errc::invalid_argument, "encoding an empty mproc::queue handle");
+    std::error_code ec;
+    auto core = detail::queue_access::shared_core(q, ec);
+    throw_if(ec, "mproc::queue (encoding a handle)");
     detail::queue_token token = q.token();
+    auto* out = detail::transfer_out::current();
     if constexpr (CanPut) {
-      std::error_code ec;
-      auto core = detail::queue_access::shared_core(q, ec);
-      throw_if(ec, "mproc::queue (encoding a handle)");
       token.ticket = core->issue_ticket();
-      if (auto* out = detail::transfer_out::current(); out != nullptr && out->for_process())
+      if (out != nullptr && out->for_process())
         out->bundle().at_end.push_back([core, ticket = token.ticket] { core->release_ticket(ticket); });
     }
+    if (out != nullptr && out->exporter() != nullptr) token = out->exporter()->export_queue(core, token);
     mproc::encode(w, token);
   }
   static void decode(reader& r, basic_queue<T, CanPut>& q) {

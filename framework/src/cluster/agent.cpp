@@ -5,6 +5,7 @@
 #include "../actor/runtime.hpp"
 #include "cookie_proof.hpp"
 #include "chunk_server.hpp"
+#include "relay.hpp"
 #include "remote_spawn.hpp"
 #include "mproc/actor_error.hpp"
 
@@ -68,6 +69,10 @@ caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string
         st.joined.insert(peer);
         return cookie_proof(st.cookie, listen_role, joiner_nonce, our_nonce);
       },
+      [self](relay_path_atom) -> caf::result<std::string> {
+        if (!may_use(self, sender_node(self))) return refused("this node has not proven the cookie");
+        return relay_socket_path();
+      },
       [self](caf::spawn_atom, const std::string& name, const caf::message& args,
              const std::set<std::string>& ifs) -> caf::result<caf::strong_actor_ptr> {
         if (!may_use(self, sender_node(self))) return refused("this node has not proven the cookie");
@@ -94,12 +99,14 @@ caf::behavior agent_behavior(caf::stateful_actor<agent_state>* self, std::string
       [self](chunk_failed_atom, std::uint64_t token, const std::string& why) {
         answer_chunk(self, token, caf::make_message(make_caf_error(errc::worker_lost, why)));
       },
-      [self](spawn_process_atom, const std::string& entry, const std::string& args,
-             const caf::actor& keeper) -> caf::result<caf::actor, int> {
+      [self](spawn_process_atom, const std::string& entry, const std::string& args, const caf::actor& keeper,
+             const std::vector<std::string>& capabilities, const std::vector<caf::actor>& gateways,
+             const std::vector<caf::actor>& bridges) -> caf::result<caf::actor, int, std::vector<caf::actor>> {
         if (!may_use(self, sender_node(self))) return refused("this node has not proven the cookie");
-        auto res = start_remote_process(entry, args, keeper);
+        auto res = start_remote_process(entry, args, keeper, crossing_handles{capabilities, gateways, bridges});
         if (!res) return std::move(res.error());
-        return caf::result<caf::actor, int>{std::get<0>(*res), std::get<1>(*res)};
+        return caf::result<caf::actor, int, std::vector<caf::actor>>{std::get<0>(*res), std::get<1>(*res),
+                                                                       std::get<2>(*res)};
       },
   };
 }

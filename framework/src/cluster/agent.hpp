@@ -22,6 +22,8 @@ namespace mproc::cluster::detail {
 
 using challenge_atom = caf::atom_constant<caf::atom("mp_chall")>;
 using prove_atom = caf::atom_constant<caf::atom("mp_prove")>;
+/// -> std::string: where the node's processes reach its relay (relay.hpp), for queue handles.
+using relay_path_atom = caf::atom_constant<caf::atom("mp_rpath")>;
 
 struct agent_state {
   std::string cookie;

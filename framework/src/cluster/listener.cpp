@@ -8,6 +8,8 @@
 #include <fstream>
 #include <mutex>
 
+#include "relay.hpp"
+#include "remote_queue.hpp"
 #include "../actor/runtime.hpp"
 #include "../node_impl.hpp"
 #include "agent.hpp"
@@ -78,6 +80,10 @@ listener listen(node& n, const listen_options& options, std::error_code& ec) {
     return {};
   }
   auto middleman = detail::cluster_middleman(options.tls, ec);
+  if (ec) return {};
+  // Processes of this node reach queues of other hosts through the relay.
+  detail::link_remote_queues();
+  detail::start_relay(ec);
   if (ec) return {};
   auto& sys = actor_system();
   auto agent = sys.spawn(detail::agent_behavior, options.cookie);

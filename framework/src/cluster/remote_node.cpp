@@ -6,6 +6,7 @@
 #include "agent.hpp"
 #include "remote_spawn.hpp"
 #include "cookie_proof.hpp"
+#include "crossing_handles.hpp"
 #include "encoded.hpp"
 #include "tls.hpp"
 #include "mproc/actor_request.hpp"
@@ -15,10 +16,11 @@
 namespace mproc::cluster {
 
 struct remote_node::access {
-  static remote_node make(caf::actor agent, caf::actor keeper, std::string host, std::uint16_t port,
-                          std::chrono::milliseconds timeout) {
+  static remote_node make(caf::actor agent, caf::actor keeper, std::string relay_socket, std::string host,
+                          std::uint16_t port, std::chrono::milliseconds timeout) {
     remote_node out;
     out.agent_ = std::move(agent);
+    out.relay_socket_ = std::move(relay_socket);
     out.keeper_ = std::move(keeper);
     out.host_ = std::move(host);
     out.port_ = port;
@@ -81,7 +83,10 @@ remote_node join(node& n, const std::string& host, std::uint16_t port, const joi
     ec = make_error_code(errc::access_denied);
     return {};
   }
-  return remote_node::access::make(std::move(agent), make_keeper(), host, port, options.timeout);
+  auto relay_socket = request<std::string>(ec, agent, options.timeout, detail::relay_path_atom::value);
+  if (ec) return {};
+  return remote_node::access::make(std::move(agent), make_keeper(), std::move(*relay_socket), host, port,
+                                   options.timeout);
 }
 
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options) {
@@ -107,20 +112,23 @@ remote_process remote_node::spawn_process_impl(const void* fn,
   const auto* entry = mproc::detail::find_entry_by_fn(fn);
   if (entry == nullptr) throw error(errc::unknown_entry, "mproc::cluster::remote_node::spawn_process: register it with MPROC_ENTRY");
   if (!agent_) throw error(errc::invalid_argument, "mproc::cluster::remote_node::spawn_process on an empty handle");
-  std::vector<std::byte> bytes;
-  {
-    mproc::detail::transfer_out transfer{mproc::detail::transfer_out::purpose::message};
-    bytes = encode();
-    if (!transfer.fds().empty())
-      throw error(errc::invalid_argument, "mproc::cluster::remote_node::spawn_process " + entry->name +
-                                              ": queues and pipes cannot cross hosts");
-  }
+  detail::crossing_handles handles;
+  mproc::detail::transfer_bundle at_end;  // queue tickets: released when the process has ended there
+  auto args = detail::encode_for_node(agent_, relay_socket_, encode, handles, at_end);
   caf::error err;
-  auto started = mproc::detail::request_impl<caf::actor, int>(
-      err, agent_, timeout_, detail::spawn_process_atom::value, entry->name,
-      detail::as_string(bytes), keeper_);
-  if (err) throw to_error(err, "mproc::cluster::remote_node::spawn_process " + entry->name);
-  return remote_process::access::make(std::get<0>(*started), static_cast<pid_t>(std::get<1>(*started)), timeout_);
+  auto started = mproc::detail::request_impl<caf::actor, int, std::vector<caf::actor>>(
+      err, agent_, timeout_, detail::spawn_process_atom::value, entry->name, args, keeper_, handles.capabilities,
+      handles.gateways, handles.bridges);
+  if (err) {
+    detail::connect_bridges(handles, {});
+    throw to_error(err, "mproc::cluster::remote_node::spawn_process " + entry->name);
+  }
+  auto& [actor, pid, their_bridges] = *started;
+  detail::connect_bridges(handles, their_bridges);
+  detail::at_remote_exit(actor, [bundle = std::make_shared<mproc::detail::transfer_bundle>(std::move(at_end))] {
+    bundle->end();
+  });
+  return remote_process::access::make(actor, static_cast<pid_t>(pid), timeout_);
 }
 
 void remote_node::on_down(std::function<void(const caf::error&)> fn) const {

@@ -98,17 +98,24 @@ caf::behavior process_actor(caf::stateful_actor<process_actor_state>* self, std:
 
 }  // namespace
 
-caf::expected<std::tuple<caf::actor, int>> start_remote_process(const std::string& entry, const std::string& args,
-                                                                const caf::actor& keeper) {
+caf::expected<std::tuple<caf::actor, int, std::vector<caf::actor>>> start_remote_process(
+    const std::string& entry, const std::string& args, const caf::actor& keeper, const crossing_handles& handles) {
   const auto* info = mproc::detail::find_entry_by_name(mproc::detail::entry_kind::function, entry);
   if (info == nullptr) return make_caf_error(errc::unknown_entry, entry);
   auto* n = node::current_or_null();
   if (n == nullptr) return make_caf_error(errc::no_node, "remote spawn of " + entry);
-  auto proc = std::make_shared<process>(*n);
-  mproc::detail::process_access::set_encoded_target(*proc, *info, as_bytes(args));
+  mproc::detail::transfer_bundle passed;
+  std::vector<caf::actor> bridges;
   std::error_code ec;
-  proc->start(ec);
+  accept_handles(handles, passed, bridges, ec);
   if (ec) return make_caf_error(errc::spawn_failed, "remote spawn of " + entry + ": " + ec.message());
+  auto proc = std::make_shared<process>(*n);
+  mproc::detail::process_access::set_encoded_target(*proc, *info, as_bytes(args), std::move(passed));
+  proc->start(ec);
+  if (ec) {
+    abandon_bridges(bridges);
+    return make_caf_error(errc::spawn_failed, "remote spawn of " + entry + ": " + ec.message());
+  }
   auto actor = actor_system().spawn(process_actor, proc, keeper);
   auto& served = served_processes::get();
   std::lock_guard lock{served.mutex};
@@ -123,7 +130,7 @@ caf::expected<std::tuple<caf::actor, int>> start_remote_process(const std::strin
     proc->join(ignored);
     caf::anon_send(actor, exited_atom::value, proc->exitcode().value_or(-SIGKILL));
   });
-  return std::make_tuple(actor, static_cast<int>(proc->pid()));
+  return std::make_tuple(actor, static_cast<int>(proc->pid()), std::move(bridges));
 }
 
 }  // namespace mproc::cluster::detail

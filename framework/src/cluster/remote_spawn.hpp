@@ -10,8 +10,12 @@
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
 
+#include <functional>
 #include <string>
 #include <tuple>
+#include <vector>
+
+#include "crossing_handles.hpp"
 
 namespace mproc::cluster::detail {
 
@@ -20,9 +24,14 @@ using join_atom = caf::atom_constant<caf::atom("mp_join")>;
 using status_atom = caf::atom_constant<caf::atom("mp_status")>;
 using signal_atom = caf::atom_constant<caf::atom("mp_signal")>;
 
-/// Starts the function registered as `entry` with encoded `args` on this node. Returns the
-/// process's actor and pid; errc::unknown_entry, spawn_failed, ... as caf::error.
-caf::expected<std::tuple<caf::actor, int>> start_remote_process(const std::string& entry, const std::string& args,
-                                                                const caf::actor& keeper);
+/// Starts the function registered as `entry` with encoded `args` on this node; `handles` are the
+/// queues and pipe ends among them (crossing_handles.hpp). Returns the process's actor, its pid
+/// and our side of each pipe bridge; errc::unknown_entry, spawn_failed, ... as caf::error.
+caf::expected<std::tuple<caf::actor, int, std::vector<caf::actor>>> start_remote_process(
+    const std::string& entry, const std::string& args, const caf::actor& keeper, const crossing_handles& handles);
+
+/// Starting side: runs `fn` once the process whose actor is `process_actor` has ended, or its
+/// node is lost.
+void at_remote_exit(const caf::actor& process_actor, std::function<void()> fn);
 
 }  // namespace mproc::cluster::detail

@@ -44,6 +44,19 @@ queue_handle queue_handle::as_reader() const {
   return r;
 }
 
+namespace {
+std::atomic<remote_queue_opener> installed_remote_opener{nullptr};
+}  // namespace
+
+void set_remote_queue_opener(remote_queue_opener opener) noexcept { installed_remote_opener.store(opener); }
+
+std::shared_ptr<queue_core> open_remote_queue(const queue_token& token, const std::type_info& type,
+                                              std::error_code& ec) {
+  auto opener = installed_remote_opener.load();
+  if (opener == nullptr) return ec = make_error_code(errc::invalid_argument), nullptr;
+  return opener(token, type, ec);
+}
+
 std::uint64_t new_ticket_id() noexcept {
   static std::atomic<std::uint32_t> counter{0};
   return (static_cast<std::uint64_t>(::getpid()) << 32) | (counter.fetch_add(1) + 1);

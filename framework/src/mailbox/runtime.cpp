@@ -256,6 +256,7 @@ unique_fd mailbox_runtime::connect_to(const std::string& path, std::error_code& 
 
 std::shared_ptr<queue_core> mailbox_runtime::open_queue(const queue_token& token, const std::type_info& type,
                                                         std::error_code& ec) {
+  if (token.path.starts_with(remote_queue_prefix)) return open_remote_queue(token, type, ec);
   auto key = std::make_pair(token.path, token.queue_id);
   {
     std::lock_guard lock{mutex_};

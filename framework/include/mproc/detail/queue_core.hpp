@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <typeinfo>
 
@@ -68,6 +69,28 @@ class queue_core {
   virtual void redeem_ticket(std::uint64_t ticket) = 0;
   /// The process it was sent to has ended (redeemed or not).
   virtual void release_ticket(std::uint64_t ticket) = 0;
+};
+
+/// Queues served from another host (mproc::cluster) travel with a token whose path starts with
+/// this prefix; the rest names the serving gateway, not a socket.
+inline constexpr std::string_view remote_queue_prefix = "mproc-cluster:";
+using remote_queue_opener = std::shared_ptr<queue_core> (*)(const queue_token& token, const std::type_info& type,
+                                                            std::error_code& ec);
+/// Installed by mproc::cluster (a static initializer of every program that links it).
+void set_remote_queue_opener(remote_queue_opener opener) noexcept;
+/// The core for a remote token; errc::invalid_argument in a program without mproc::cluster.
+std::shared_ptr<queue_core> open_remote_queue(const queue_token& token, const std::type_info& type,
+                                              std::error_code& ec);
+
+/// While a transfer_out has an exporter (the arguments of a process on another host), every
+/// queue handle encoded travels as the token export_queue returns: a handle served from here.
+/// export_queue may throw mproc::error (a handle that cannot go there).
+class queue_exporter {
+ public:
+  virtual queue_token export_queue(const std::shared_ptr<queue_core>& core, const queue_token& token) = 0;
+
+ protected:
+  ~queue_exporter() = default;
 };
 
 /// A ticket id unique across the processes of a node (pid and a counter).

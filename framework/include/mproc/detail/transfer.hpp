@@ -27,6 +27,8 @@
 
 namespace mproc::detail {
 
+class queue_exporter;  // mproc/detail/queue_core.hpp
+
 /// Owns a set of descriptors (closed by the destructor); move-only.
 class fd_set_owned {
  public:
@@ -82,7 +84,9 @@ struct transfer_bundle {
 /// Current while a process's arguments, or a queue message, are encoded on this thread.
 class transfer_out {
  public:
-  enum class purpose { process_arguments, message };
+  /// remote_process_arguments: the arguments of a process on another host (mproc::cluster);
+  /// what runs at its end runs when that process has ended there.
+  enum class purpose { process_arguments, message, remote_process_arguments };
   explicit transfer_out(purpose p = purpose::process_arguments) noexcept;
   ~transfer_out();
   transfer_out(const transfer_out&) = delete;
@@ -90,12 +94,17 @@ class transfer_out {
   static transfer_out* current() noexcept;
   fd_set_owned& fds() noexcept { return bundle_.fds; }
   /// What runs when the process ends: only for process arguments (a message has no end).
-  bool for_process() const noexcept { return purpose_ == purpose::process_arguments; }
+  bool for_process() const noexcept { return purpose_ != purpose::message; }
   transfer_bundle& bundle() noexcept { return bundle_; }
+  /// Set while values are encoded for another host: queue handles then travel as handles served
+  /// from this process (see queue_exporter). Null otherwise.
+  queue_exporter* exporter() const noexcept { return exporter_; }
+  void set_exporter(queue_exporter* e) noexcept { exporter_ = e; }
 
  private:
   transfer_bundle bundle_;
   purpose purpose_;
+  queue_exporter* exporter_ = nullptr;
   transfer_out* previous_;
 };
 
