@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <caf/all.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <map>
 #include <mproc/cluster.hpp>
 #include <mproc/cluster_node_main.hpp>
+#include <mproc/queue.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -49,6 +51,30 @@ class other_node {
   std::uint16_t port_ = 0;
 };
 
+/// On the other node: takes `n` values from our queue and puts each back into the other.
+void bench_queue_echo(mproc::queue_reader<std::int64_t> in, mproc::queue<std::int64_t> out, int n) {
+  for (int i = 0; i < n; ++i) out.put(in.get());
+}
+MPROC_ENTRY(bench_queue_echo);
+
+/// µs per round trip through a process on the other node: our put, its get and put (each a call
+/// to the queue's gateway here), our get.
+double queue_round_trip_us(const mproc::cluster::remote_node& remote, mproc::node& node, int n) {
+  auto in = node.make_queue<std::int64_t>();
+  auto out = node.make_queue<std::int64_t>();
+  auto p = remote.spawn_process(bench_queue_echo, in.reader(), out, n + 1);
+  in.put(-1);  // the far process has connected before the clock starts
+  if (out.get() != -1) fail("queue echo answered out of order");
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::int64_t i = 0; i < n; ++i) {
+    in.put(i);
+    if (out.get() != i) fail("queue echo answered out of order");
+  }
+  auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n;
+  p.join();
+  return us;
+}
+
 }  // namespace
 
 std::vector<figure> cluster_figures(mproc::node& node, const std::string& self, bool quick) {
@@ -71,6 +97,7 @@ std::vector<figure> cluster_figures(mproc::node& node, const std::string& self, 
   };
   add("cluster.request.rtt", "us", "lower");
   add("cluster.oneway.throughput", "msg/s", "higher");
+  add("cluster.queue.round_trip", "us", "lower");
   add("caf_remoting.request.rtt.unpinned.cluster_run", "us", "lower");
   add("caf_remoting.oneway.throughput.cluster_run", "msg/s", "higher");
   std::int64_t expected = 0;
@@ -79,6 +106,7 @@ std::vector<figure> cluster_figures(mproc::node& node, const std::string& self, 
     auto measure_mproc = [&] {
       s["cluster.request.rtt"].samples.push_back(actor_request_rtt_us(echo, sizes.requests));
       s["cluster.oneway.throughput"].samples.push_back(actor_oneway_msgs_per_s(counter, sizes.oneway, expected));
+      s["cluster.queue.round_trip"].samples.push_back(queue_round_trip_us(remote, node, quick ? 300 : 2000));
     };
     auto measure_caf = [&] {
       auto caf = caf_remoting_round(self, quick);
@@ -95,13 +123,16 @@ std::vector<figure> cluster_figures(mproc::node& node, const std::string& self, 
     }
   }
   std::vector<figure> out;
+  // A queue round trip is two calls across (the far get and put), so its baseline is the same
+  // CAF round trip as the request's.
   for (auto [mine, theirs] : {std::pair{"cluster.request.rtt", "caf_remoting.request.rtt.unpinned.cluster_run"},
-                              std::pair{"cluster.oneway.throughput", "caf_remoting.oneway.throughput.cluster_run"}}) {
+                              std::pair{"cluster.oneway.throughput", "caf_remoting.oneway.throughput.cluster_run"},
+                              std::pair{"cluster.queue.round_trip", "caf_remoting.request.rtt.unpinned.cluster_run"}}) {
     figure f = s.at(mine).summarize();
     figure base = s.at(theirs).summarize();
     set_baseline(f, base);
     out.push_back(f);
-    out.push_back(base);
+    if (std::string{mine} != "cluster.queue.round_trip") out.push_back(base);
   }
   return out;
 }

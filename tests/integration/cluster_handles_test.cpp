@@ -83,6 +83,7 @@ TEST_F(cluster, queue_calls_from_another_node_give_the_queues_answers_and_errors
   EXPECT_EQ(report.get(20s), 3);   // qsize
   EXPECT_EQ(report.get(20s), 33);  // three gets
   EXPECT_EQ(report.get(20s), code(mproc::errc::invalid_argument));  // one task_done too many
+  EXPECT_EQ(report.get(20s), code(mproc::errc::invalid_argument));  // mproc::wait
   EXPECT_EQ(report.get(20s), code(mproc::errc::empty));             // a get that timed out
   EXPECT_EQ(report.get(20s), -1);
   EXPECT_TRUE(q.join(5s));  // every task is done

@@ -9,6 +9,7 @@
 #include <mproc/pipe.hpp>
 #include <mproc/queue.hpp>
 #include <mproc/shared_memory.hpp>
+#include <mproc/wait.hpp>
 #include <signal.h>
 #include <unistd.h>
 
@@ -72,6 +73,9 @@ inline void queue_calls(mproc::queue<int> q, mproc::queue<int> report) {
   report.put(q.get() + q.get() + q.get());
   for (int i = 0; i < 3; ++i) q.task_done();
   q.task_done(ec);
+  report.put(ec.value());
+  std::vector<mproc::waitable> watched{q};
+  mproc::wait(watched, std::chrono::milliseconds(0), ec);  // not for a queue on another host
   report.put(ec.value());
   q.get(std::chrono::milliseconds(100), ec);
   report.put(ec.value());
