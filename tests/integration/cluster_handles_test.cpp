@@ -61,6 +61,23 @@ TEST_F(cluster, a_writer_on_another_node_killed_outright_ends_the_stream) {
   EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
 }
 
+TEST_F(cluster, a_queue_handle_goes_on_to_a_child_on_the_other_node) {
+  other_node b{cookie_file, watchdog};
+  mproc::queue_reader<int> numbers;
+  mproc::cluster::remote_process p;
+  {
+    auto q = node.make_queue<int>();
+    numbers = q.reader();
+    p = join(b).spawn_process(pass_on, q, 100);
+  }
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(numbers.get(20s), i);
+  std::error_code ec;
+  numbers.get(20s, ec);
+  EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
 TEST_F(cluster, a_consumer_on_another_node_gets_waits_and_puts_into_a_bounded_queue) {
   other_node b{cookie_file, watchdog};
   auto in = node.make_queue<std::string>();

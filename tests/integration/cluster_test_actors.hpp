@@ -52,6 +52,11 @@ inline void sleep_for_ms(int ms) { std::this_thread::sleep_for(std::chrono::mill
 inline void put_numbers(mproc::queue<int> q, int n) {
   for (int i = 0; i < n; ++i) q.put(i);
 }
+/// Hands the queue on to a child of its own on this node, which puts.
+inline void pass_on(mproc::queue<int> q, int n) {
+  auto p = mproc::node::current().spawn(put_numbers, q, n);
+  p.join();
+}
 inline void put_numbers_then_die(mproc::queue<int> q, int n) {
   put_numbers(q, n);
   ::raise(SIGKILL);
@@ -147,6 +152,7 @@ MPROC_ENTRY(slow_pid_task);
 MPROC_ENTRY(failing_task);
 MPROC_ENTRY(put_numbers);
 MPROC_ENTRY(put_numbers_then_die);
+MPROC_ENTRY(pass_on);
 MPROC_ENTRY(upper_case);
 MPROC_ENTRY(queue_calls);
 MPROC_ENTRY(put_host_handles);

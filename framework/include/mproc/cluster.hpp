@@ -11,7 +11,8 @@
 //   int r = mproc::request<int>(calc, 1s, add_atom_v, 1, 2);
 //
 // Remote handles are CAF's own proxies: send, request with a timeout, monitor, link and handles
-// inside messages work across hosts as CAF's remoting makes them work.
+// inside messages work across hosts as CAF's remoting makes them work. Queue handles and pipe
+// ends cross hosts as arguments of spawn_process (see there).
 //
 // The cookie. A node listens only with a non-empty shared secret, and answers nothing but a
 // challenge until a peer proves it knows the secret: HMAC-SHA256 over fresh nonces of both sides
@@ -182,9 +183,12 @@ class remote_node {
   }
 
   /// Starts fn(args...) as a process of the remote node; fn must be registered with MPROC_ENTRY
-  /// in both programs, and its arguments serializable (queues and pipes cannot cross hosts yet:
-  /// errc::invalid_argument). Throws mproc::error: unknown_entry, spawn_failed, node_lost,
-  /// timeout, access_denied, invalid_argument (empty handle).
+  /// in both programs, and its arguments serializable. Queue handles among them are served from
+  /// this process to the far one (each call one request across, with the queue's own semantics
+  /// and errors); pipe ends get a bridge that carries their messages both ways. Shared memory,
+  /// locks and other descriptors cannot cross hosts: errc::invalid_argument. Throws
+  /// mproc::error: unknown_entry, spawn_failed, node_lost, timeout, access_denied,
+  /// invalid_argument (empty handle, or an argument that cannot cross).
   template <class Fn, class... Args>
     requires std::is_function_v<std::remove_pointer_t<Fn>>
   remote_process spawn_process(Fn fn, Args&&... args) const {

@@ -203,15 +203,21 @@ actor_runtime* actor_runtime::started() noexcept {
 }
 
 actor_runtime& actor_runtime::instance() {
-  std::lock_guard lock{runtime_mutex()};
-  if (current_runtime != nullptr && runtime_pid == ::getpid()) return *current_runtime;
+  {
+    std::lock_guard lock{runtime_mutex()};
+    if (current_runtime != nullptr && runtime_pid == ::getpid()) return *current_runtime;
+  }
   node* n = node::current_or_null();
   if (n == nullptr) throw error(errc::no_node, "mproc::actor_system");
-  // CAF starts threads: start the fork server first, while it can still be forked cheaply.
+  // CAF starts threads: start the fork server first, while it can still be forked cheaply. Not
+  // under our lock: the server is a fork of this process, and every process it starts would
+  // inherit the lock held (and hang on its first use of actors).
   if (n->options().method == start_method::forkserver) {
     std::error_code ignored;  // spawn reports a failing server itself
     n->impl().ensure_running(true, ignored);
   }
+  std::lock_guard lock{runtime_mutex()};
+  if (current_runtime != nullptr && runtime_pid == ::getpid()) return *current_runtime;  // another thread was first
   // A forked child's inherited runtime is never touched again (its threads do not exist here).
   current_runtime = new actor_runtime();
   runtime_pid = ::getpid();

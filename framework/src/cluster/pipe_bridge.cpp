@@ -5,11 +5,15 @@
 #include <caf/all.hpp>
 
 #include <condition_variable>
+#include <deque>
+#include <optional>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "mproc/actor_runtime.hpp"
+#include "../node_impl.hpp"
 #include "node_scoped.hpp"
 
 namespace mproc::cluster::detail {
@@ -24,24 +28,37 @@ using bridge_read_done_atom = caf::atom_constant<caf::atom("mp_bread")>;
 
 constexpr std::size_t max_unacknowledged_messages = 32;
 constexpr std::size_t max_unacknowledged_bytes = 8u << 20;
+/// How long a side that ends may still write what had come before it closes its socket.
+constexpr auto final_write_limit = std::chrono::seconds{1};
 
-/// What the actor and its reader thread share.
+using bridge_write_failed_atom = caf::atom_constant<caf::atom("mp_bwfail")>;
+
+/// A side's socket and threads; shared by the actor and its threads.
 struct bridge_io {
   std::shared_ptr<pipe_core> end;
   std::mutex mutex;
-  std::condition_variable room;
-  std::size_t messages = 0;  // forwarded, not yet acknowledged
+  std::condition_variable changed;
+  caf::actor self;  // the side's actor: the threads tell it what happened
+  caf::actor peer;  // the other side, once known
+  std::vector<std::uint64_t> unsent_acks;  // owed for data that came before we knew the peer
+  // Reading: forwarded and not yet acknowledged.
+  std::size_t messages = 0;
   std::size_t bytes = 0;
-  bool stopping = false;
-  std::thread reader;
+  // Writing: what came from the peer, in order; an empty optional is its end of stream.
+  std::deque<std::optional<std::pair<std::uint64_t, std::string>>> outbox;
+  bool write_failed = false;
+  bool finishing = false;  // the actor ended: write what is there, then close
+  bool closed = false;
+  std::thread reading;
+  std::thread writing;
 
-  /// Waits until one more message of `n` bytes may go; false when stopping.
+  /// Waits until one more message of `n` bytes may go; false once closed.
   bool reserve(std::size_t n) {
     std::unique_lock lock{mutex};
-    room.wait(lock, [&] {
-      return stopping || (messages < max_unacknowledged_messages && (bytes == 0 || bytes + n <= max_unacknowledged_bytes));
+    changed.wait(lock, [&] {
+      return closed || (messages < max_unacknowledged_messages && (bytes == 0 || bytes + n <= max_unacknowledged_bytes));
     });
-    if (stopping) return false;
+    if (closed) return false;
     ++messages;
     bytes += n;
     return true;
@@ -52,48 +69,147 @@ struct bridge_io {
       messages -= std::min<std::size_t>(messages, 1);
       bytes -= std::min(bytes, n);
     }
-    room.notify_all();
+    changed.notify_all();
   }
-  void stop() {
+  void push(std::optional<std::pair<std::uint64_t, std::string>> item) {
     {
       std::lock_guard lock{mutex};
-      stopping = true;
+      outbox.push_back(std::move(item));
     }
-    room.notify_all();
+    changed.notify_all();
+  }
+  void acknowledge(std::uint64_t n) {
+    std::lock_guard lock{mutex};
+    if (peer) caf::anon_send(peer, bridge_ack_atom::value, n);
+    else unsent_acks.push_back(n);
+  }
+  /// Writes what comes until the end; closes the socket after the actor ended (or at the limit).
+  void write_loop() {
+    std::unique_lock lock{mutex};
+    std::optional<std::chrono::steady_clock::time_point> limit;
+    for (;;) {
+      changed.wait(lock, [&] { return !outbox.empty() || finishing; });
+      if (finishing && !limit) limit = std::chrono::steady_clock::now() + final_write_limit;
+      if (outbox.empty() || (limit && std::chrono::steady_clock::now() > *limit)) break;
+      auto item = std::move(outbox.front());
+      outbox.pop_front();
+      lock.unlock();
+      if (!item) {
+        ::shutdown(end->native_handle(), SHUT_WR);  // the peer's end of stream, after its data
+      } else if (!write_failed) {
+        std::error_code ec;
+        end->send(item->first, [&](writer& w) { w.raw(item->second.data(), item->second.size()); }, ec);
+        if (ec) {
+          write_failed = true;
+          tell_self(bridge_write_failed_atom::value);
+        }
+      }
+      if (item) acknowledge(item->second.size());
+      lock.lock();
+    }
+    closed = true;
+    lock.unlock();
+    changed.notify_all();
     end->close();  // a blocked receive fails within 100 ms
-    if (reader.joinable()) reader.join();
+  }
+  /// Forwards every message our socket receives to the peer, then its end of stream.
+  void read_loop() {
+    for (;;) {
+      pipe_core::message m;
+      std::error_code ec;
+      if (!end->receive(m, mproc::detail::forever, ec)) break;  // end of stream, closed, garbage
+      std::string encoding;
+      try {
+        m.decode([&](std::span<const std::byte> record) {
+          reader r{record.data(), record.size()};
+          r.take_pieces(record.size(), [&](const std::byte* p, std::size_t n) { encoding.append(reinterpret_cast<const char*>(p), n); });
+        });
+      } catch (const error&) {
+        break;
+      }
+      if (!reserve(encoding.size())) return;
+      caf::anon_send(peer, bridge_data_atom::value, m.type_id, std::move(encoding));
+    }
+    caf::anon_send(peer, bridge_eof_atom::value);
+    tell_self(bridge_read_done_atom::value);
+  }
+  template <class Atom>
+  void tell_self(Atom what) {
+    caf::actor me;
+    {
+      std::lock_guard lock{mutex};
+      me = self;
+    }
+    if (me) caf::anon_send(me, what);
+  }
+  /// The actor ended: the writer finishes, then both threads end.
+  void finish() {
+    {
+      std::lock_guard lock{mutex};
+      finishing = true;
+    }
+    changed.notify_all();
+  }
+  void join() {
+    finish();
+    {
+      std::unique_lock lock{mutex};
+      // A write blocked on a reader that does not read: closing the socket fails it.
+      if (!changed.wait_for(lock, final_write_limit + std::chrono::milliseconds{200}, [&] { return closed; })) {
+        lock.unlock();
+        end->close();
+      }
+    }
+    if (writing.joinable()) writing.join();
+    if (reading.joinable()) reading.join();
   }
 };
 
-/// Forwards every message our socket receives to `peer`, then its end of stream.
-void read_loop(const std::shared_ptr<bridge_io>& io, const caf::actor& self, const caf::actor& peer) {
-  for (;;) {
-    pipe_core::message m;
-    std::error_code ec;
-    if (!io->end->receive(m, mproc::detail::forever, ec)) break;  // end of stream, closed, garbage
-    std::string bytes;
-    try {
-      m.decode([&](std::span<const std::byte> record) {
-        reader r{record.data(), record.size()};
-        r.take_pieces(record.size(), [&](const std::byte* p, std::size_t n) { bytes.append(reinterpret_cast<const char*>(p), n); });
-      });
-    } catch (const error&) {
-      break;
-    }
-    if (!io->reserve(bytes.size())) return;
-    caf::anon_send(peer, bridge_data_atom::value, m.type_id, std::move(bytes));
+/// Every side's io in this process, joined at the node's end (before CAF's system ends: the
+/// threads send messages) and whenever a new side starts (those that are done).
+struct bridge_threads {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<bridge_io>> live;
+  bool hook_installed = false;
+
+  static bridge_threads& get() {
+    static bridge_threads t;
+    return t;
   }
-  caf::anon_send(peer, bridge_eof_atom::value);
-  caf::anon_send(self, bridge_read_done_atom::value);
-}
+  void add(std::shared_ptr<bridge_io> io) {
+    std::vector<std::shared_ptr<bridge_io>> done;
+    {
+      std::lock_guard lock{mutex};
+      if (!hook_installed) {
+        hook_installed = true;
+        mproc::detail::at_node_shutdown([] { get().join_all(); });
+      }
+      std::erase_if(live, [&](const auto& x) {
+        std::lock_guard l{x->mutex};
+        if (!x->closed) return false;
+        done.push_back(x);
+        return true;
+      });
+      live.push_back(std::move(io));
+    }
+    for (auto& x : done) x->join();
+  }
+  void join_all() {
+    std::vector<std::shared_ptr<bridge_io>> all;
+    {
+      std::lock_guard lock{mutex};
+      all.swap(live);
+      hook_installed = false;
+    }
+    for (auto& x : all) x->join();
+  }
+};
 
 struct bridge_state {
   std::shared_ptr<bridge_io> io;
-  caf::actor peer;
-  bool reader_done = false;   // our socket reached its end (the peer was told)
-  bool peer_done = false;     // the peer's did (our socket is shut for writing)
+  bool reader_done = false;  // our socket reached its end (the peer was told)
+  bool peer_done = false;    // the peer's did (our socket gets shut for writing)
   bool write_failed = false;  // our socket takes nothing more
-  std::vector<std::uint64_t> unsent_acks;  // for data that came before we knew the peer
   static inline const char* name = "mproc.cluster.pipe_bridge";
 };
 
@@ -105,49 +221,49 @@ void finish_if_done(bridge_actor* self) {
 }
 
 void connect(bridge_actor* self, caf::actor peer) {
-  auto& st = self->state;
-  if (st.peer || !peer) return;
-  st.peer = peer;
+  auto& io = *self->state.io;
+  {
+    std::lock_guard lock{io.mutex};
+    if (io.peer || !peer) return;
+    io.peer = peer;
+    for (auto n : io.unsent_acks) caf::anon_send(peer, bridge_ack_atom::value, n);
+    io.unsent_acks.clear();
+  }
   self->monitor(peer);
-  for (auto n : st.unsent_acks) self->anon_send(peer, bridge_ack_atom::value, n);
-  st.unsent_acks.clear();
-  st.io->reader = std::thread{[io = st.io, me = caf::actor_cast<caf::actor>(self), peer] { read_loop(io, me, peer); }};
+  io.reading = std::thread{[io = self->state.io] { io->read_loop(); }};
 }
 
-caf::behavior bridge(bridge_actor* self, std::shared_ptr<pipe_core> end, caf::actor peer) {
-  auto io = std::make_shared<bridge_io>();
-  io->end = std::move(end);
+caf::behavior bridge(bridge_actor* self, std::shared_ptr<bridge_io> io, caf::actor peer) {
   self->state.io = io;
-  // Also when the actor ends by an exit message: the thread must not outlive it.
-  self->attach_functor([io] { io->stop(); });
+  io->self = caf::actor_cast<caf::actor>(self);
+  io->writing = std::thread{[io] { io->write_loop(); }};
+  // Also when the actor ends by an exit message. (finish() does not block a CAF thread: the
+  // threads are joined later, see bridge_threads.) The io's handle of us goes with it.
+  self->attach_functor([io] {
+    io->finish();
+    std::lock_guard lock{io->mutex};
+    io->self = nullptr;
+  });
   // The other side ended or was lost: close ours, so our user sees the end of the stream.
   self->set_down_handler([self](const caf::down_msg&) { self->quit(); });
   connect(self, std::move(peer));
   return {
       [self](bridge_peer_atom, const caf::actor& other_side) { connect(self, other_side); },
-      [self](bridge_data_atom, std::uint64_t type_id, const std::string& bytes) {
-        auto& st = self->state;
-        if (!st.write_failed) {
-          std::error_code ec;
-          st.io->end->send(type_id, [&](writer& w) { w.raw(bytes.data(), bytes.size()); }, ec);
-          if (ec) {
-            st.write_failed = true;
-            finish_if_done(self);
-          }
-        }
-        auto n = static_cast<std::uint64_t>(bytes.size());
-        if (st.peer) self->anon_send(st.peer, bridge_ack_atom::value, n);
-        else st.unsent_acks.push_back(n);
+      [self](bridge_data_atom, std::uint64_t type_id, std::string& encoding) {
+        self->state.io->push(std::make_pair(type_id, std::move(encoding)));
       },
       [self](bridge_ack_atom, std::uint64_t n) { self->state.io->acknowledged(n); },
       [self](bridge_eof_atom) {
-        auto& st = self->state;
-        st.peer_done = true;
-        ::shutdown(st.io->end->native_handle(), SHUT_WR);
+        self->state.peer_done = true;
+        self->state.io->push(std::nullopt);
         finish_if_done(self);
       },
       [self](bridge_read_done_atom) {
         self->state.reader_done = true;
+        finish_if_done(self);
+      },
+      [self](bridge_write_failed_atom) {
+        self->state.write_failed = true;
         finish_if_done(self);
       },
   };
@@ -156,7 +272,10 @@ caf::behavior bridge(bridge_actor* self, std::shared_ptr<pipe_core> end, caf::ac
 }  // namespace
 
 caf::actor start_pipe_bridge(std::shared_ptr<pipe_core> end, caf::actor peer) {
-  auto actor = actor_system().spawn<caf::detached>(bridge, std::move(end), std::move(peer));
+  auto io = std::make_shared<bridge_io>();
+  io->end = std::move(end);
+  bridge_threads::get().add(io);
+  auto actor = actor_system().spawn(bridge, io, std::move(peer));
   end_with_node(actor);
   return actor;
 }

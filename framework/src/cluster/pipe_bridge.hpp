@@ -3,23 +3,25 @@
 // A pipe is a socket pair of one host, so it cannot stretch to another. Instead the end stays
 // here, and a bridge carries its messages: on this host one side reads what our peer end sends
 // and writes what comes back; on the other host the node makes a new socket pair, gives one end
-// to the process (it sees an ordinary pipe end) and bridges the other. Each side is a detached
-// actor that writes into its socket, plus a thread that reads from it and forwards each message
-// (type id and encoding, so a large one goes as a body again on the other side) with at most
-// 32 messages or 8 MiB unacknowledged: a slow reader holds up the writer, as a local pipe would.
+// to the process (it sees an ordinary pipe end) and bridges the other. Each side is an actor,
+// with a thread that reads from its socket and forwards each message (type id and encoding, so a
+// large one goes as a body again on the other side), at most 32 messages or 8 MiB
+// unacknowledged, and a thread that writes what comes (a slow reader holds up the writer, as a
+// local pipe would, without blocking a CAF thread).
 //
 //   user's end ◀─socket─▶ bridge (A) ◀──CAF remoting──▶ bridge (B) ◀─socket─▶ process's end
 //
 // Ends: a side whose socket reports end of stream tells the other, which shuts down its socket
-// for writing, so each reader sees end_of_stream after everything sent before. A side ends once
-// both directions are done, when writing into its socket fails while it has nothing more to
-// read, when the other side is lost (heartbeat) or ends, or with the node; its socket closes
-// then. Values with descriptors inside (pipe ends, shared memory) cannot cross: the receiver's
-// recv reports errc::bad_message.
+// for writing once it wrote everything before, so each reader sees end_of_stream after
+// everything sent before. A side ends once both directions are done, when writing into its
+// socket fails while it has nothing more to read, when the other side is lost (heartbeat) or
+// ends, or with the node; its socket closes then (after writing what had come, for at most 1 s).
+// Values with descriptors inside (pipe ends, shared memory) cannot cross: the receiver's recv
+// reports errc::bad_message.
 //
-// Messages between the sides are anonymous: a message whose sender is a detached actor, caught
-// in CAF's remoting at the system's end (its broker can leak at exit), would keep that actor from
-// being destroyed, and CAF would wait for that forever.
+// Not a detached actor: the other node holds a proxy of it, so CAF's remoting monitors it, and a
+// down message from it (holding it) can stay in CAF's broker when that leaks at exit; CAF would
+// wait for ever for a detached actor held there. The messages between the sides are anonymous.
 //
 // Thread safety: start_pipe_bridge from any thread; the bridge is an actor.
 #pragma once

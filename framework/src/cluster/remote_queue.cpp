@@ -120,9 +120,27 @@ class remote_queue_core final : public queue_core {
     throw_if(ec, "mproc::queue (encoding a handle of a queue on another host)");
     return ticket;
   }
-  // A redeem or release that cannot reach the queue's host any more changes nothing there.
-  void redeem_ticket(std::uint64_t ticket) override { ticket_call(queue_op::redeem_ticket, ticket); }
-  void release_ticket(std::uint64_t ticket) override { ticket_call(queue_op::release_ticket, ticket); }
+  // A redeem that cannot reach the queue's host any more changes nothing there.
+  void redeem_ticket(std::uint64_t ticket) override {
+    auto call = make_call(queue_op::redeem_ticket);
+    call.ticket = ticket;
+    std::error_code ignored;
+    (void)send(call, mproc::detail::forever, ignored);
+  }
+  // One way: the node calls this from its own thread when a process ends, possibly while this
+  // process's actor system is ending, where a request would never be answered. This core issued
+  // the ticket, so it knows the relay already.
+  void release_ticket(std::uint64_t ticket) override {
+    caf::actor relay;
+    {
+      std::lock_guard lock{relay_mutex_};
+      relay = relay_;
+    }
+    auto call = make_call(queue_op::release_ticket);
+    call.ticket = ticket;
+    if (relay && mproc::detail::actor_runtime::started() != nullptr)
+      caf::anon_send(relay, relay_call_atom::value, capability_, encode_to_string(call));
+  }
 
  private:
   caf::actor find_relay(std::error_code& ec) {
@@ -170,13 +188,6 @@ class remote_queue_core final : public queue_core {
       ec = e.code();
       return 0;
     }
-  }
-
-  void ticket_call(queue_op op, std::uint64_t ticket) {
-    auto call = make_call(op);
-    call.ticket = ticket;
-    std::error_code ignored;
-    (void)send(call, mproc::detail::forever, ignored);
   }
 
   const queue_token token_;
