@@ -19,63 +19,46 @@ namespace {
 
 int code(mproc::errc e) { return static_cast<int>(e); }
 
+/// A new queue whose only writer is the far process `fn(queue, n)`: our reader and that process.
+template <class Fn>
+std::pair<mproc::queue_reader<int>, mproc::cluster::remote_process> far_writer(mproc::node& node,
+                                                                               const mproc::cluster::remote_node& remote,
+                                                                               Fn fn, int n) {
+  auto q = node.make_queue<int>();
+  auto p = remote.spawn_process(fn, q, n);
+  return {q.reader(), std::move(p)};
+}
+
+/// Gets 0, 1, ..., n-1 in order, then the end of the stream.
+void expect_numbers_then_end(mproc::queue_reader<int>& numbers, int n) {
+  for (int i = 0; i < n; ++i) EXPECT_EQ(numbers.get(20s), i);
+  std::error_code ec;
+  numbers.get(20s, ec);
+  EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
+}
+
+void expect_clean_exit(mproc::cluster::remote_process& p) {
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
 TEST_F(cluster, a_process_on_another_node_puts_into_our_queue_until_it_ends) {
   other_node b{cookie_file, watchdog};
   auto remote = join(b);
-  mproc::queue_reader<int> numbers;
-  mproc::cluster::remote_process p;
-  {
-    auto q = node.make_queue<int>();
-    numbers = q.reader();
-    p = remote.spawn_process(put_numbers, q, 1000);
-  }  // from here the far process is the only writer
-  long sum = 0;
-  int count = 0;
-  for (;;) {
-    std::error_code ec;
-    auto v = numbers.get(20s, ec);
-    if (ec) {
-      EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
-      break;
-    }
-    sum += *v;
-    ++count;
+  // Itself, or through a child of its own there (a plain child of a plain child).
+  for (auto [fn, n] : {std::pair{&put_numbers, 1000}, std::pair{&pass_on, 100}}) {
+    auto [numbers, p] = far_writer(node, remote, fn, n);
+    expect_numbers_then_end(numbers, n);
+    expect_clean_exit(p);
   }
-  EXPECT_EQ(count, 1000);
-  EXPECT_EQ(sum, 999 * 1000 / 2);
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
 }
 
 TEST_F(cluster, a_writer_on_another_node_killed_outright_ends_the_stream) {
   other_node b{cookie_file, watchdog};
-  mproc::queue_reader<int> numbers;
-  {
-    auto q = node.make_queue<int>();
-    numbers = q.reader();
-    join(b).spawn_process(put_numbers_then_die, q, 10);
-  }
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(numbers.get(20s), i);
-  std::error_code ec;
-  numbers.get(20s, ec);
-  EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
-}
-
-TEST_F(cluster, a_queue_handle_goes_on_to_a_child_on_the_other_node) {
-  other_node b{cookie_file, watchdog};
-  mproc::queue_reader<int> numbers;
-  mproc::cluster::remote_process p;
-  {
-    auto q = node.make_queue<int>();
-    numbers = q.reader();
-    p = join(b).spawn_process(pass_on, q, 100);
-  }
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(numbers.get(20s), i);
-  std::error_code ec;
-  numbers.get(20s, ec);
-  EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
+  auto [numbers, p] = far_writer(node, join(b), put_numbers_then_die, 10);
+  expect_numbers_then_end(numbers, 10);
   p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(p.exitcode(), -SIGKILL);
 }
 
 TEST_F(cluster, a_consumer_on_another_node_gets_waits_and_puts_into_a_bounded_queue) {
@@ -87,8 +70,7 @@ TEST_F(cluster, a_consumer_on_another_node_gets_waits_and_puts_into_a_bounded_qu
   in = {};  // our only writer: the far consumer sees the end once it took everything
   for (int i = 0; i < 50; ++i) EXPECT_EQ(out.get(20s), "ITEM " + std::to_string(i));
   EXPECT_EQ(out.get(20s), "end:" + std::to_string(code(mproc::errc::end_of_stream)));
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  expect_clean_exit(p);
 }
 
 TEST_F(cluster, queue_calls_from_another_node_give_the_queues_answers_and_errors) {
@@ -108,8 +90,7 @@ TEST_F(cluster, queue_calls_from_another_node_give_the_queues_answers_and_errors
   q.close();
   EXPECT_EQ(report.get(20s), code(mproc::errc::closed));  // the waiting get
   EXPECT_EQ(report.get(20s), code(mproc::errc::closed));  // a put after close
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  expect_clean_exit(p);
 }
 
 TEST_F(cluster, large_messages_cross_in_both_directions) {
@@ -121,8 +102,7 @@ TEST_F(cluster, large_messages_cross_in_both_directions) {
   in.put(block);
   auto p = join(b).spawn_process(echo_block, in.reader(), out);
   EXPECT_EQ(out.get(20s), block);
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  expect_clean_exit(p);
 }
 
 TEST_F(cluster, what_cannot_cross_hosts_is_refused_with_invalid_argument) {
@@ -165,8 +145,7 @@ TEST_F(cluster, a_pipe_end_on_another_node_talks_and_ends_like_a_local_one) {
   std::error_code ec;
   ours.recv(20s, ec);
   EXPECT_EQ(ec, mproc::errc::end_of_stream) << ec.message();
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  expect_clean_exit(p);
 }
 
 TEST_F(cluster, closing_our_end_ends_the_stream_on_the_other_node) {
@@ -178,8 +157,7 @@ TEST_F(cluster, closing_our_end_ends_the_stream_on_the_other_node) {
   for (int i = 1; i <= 100; ++i) w.send(i);
   w.close();
   EXPECT_EQ(sums.get(20s), 5050);
-  p.join();
-  EXPECT_EQ(p.exitcode(), 0);
+  expect_clean_exit(p);
 }
 
 TEST_F(cluster, a_pipe_to_a_lost_node_ends_its_stream) {
