@@ -77,11 +77,19 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
   void set_last_hop(caf::node_id*) override {}
 
-  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue). A request that cannot
-  /// go (unregistered type, no route) is answered with the error; a one-way message is dropped
-  /// (as CAF drops it), with a line on stderr when its type is not registered.
+  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue, on `ctx`). A request that
+  /// cannot go (unregistered type, no route) is answered with the error; a one-way message is
+  /// dropped (as CAF drops it), with a line on stderr when its type is not registered.
+  /// A request that a blocking actor sends from its own thread (`ctx` is its context) returns
+  /// once its answer is in the actor's mailbox, or after at most `answer_wait`: this thread reads
+  /// the answer from the connection itself (connection::borrow_reading), since it would only wait for
+  /// it next, and the wake-up of the I/O thread between the socket and it is saved.
   void forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,
-               const caf::mailbox_element::forwarding_stack& stages, caf::message content);
+               const caf::mailbox_element::forwarding_stack& stages, caf::message content,
+               caf::execution_unit* ctx = nullptr);
+  /// How long a blocking requester reads its connection for its answer before it leaves that to
+  /// the I/O thread: several round trips, so that a quick actor's answer is read here.
+  static constexpr std::chrono::microseconds answer_wait{200};
 
   // -- parent side ---------------------------------------------------------------------------
   /// Listens for hosts (lazily) and returns the socket path.
