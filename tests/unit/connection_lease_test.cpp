@@ -66,6 +66,19 @@ class connection_lease : public ::testing::Test {
     ASSERT_FALSE(ec) << ec.message();
   }
 
+  /// Frames the peer can read within `within`, without blocking longer.
+  std::size_t peer_reads_frames(std::chrono::milliseconds within) {
+    std::vector<std::byte> buf(4096);
+    std::size_t got = 0;
+    auto until = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < until) {
+      ssize_t n = ::recv(peer_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n > 0) got += static_cast<std::size_t>(n);
+      else std::this_thread::sleep_for(1ms);
+    }
+    return got / (sizeof(wire::header) + 8);
+  }
+
   /// Borrows the reading, retrying while the I/O thread is not waiting yet (just started).
   mproc::detail::connection::reading_lease borrow() {
     for (int i = 0; i < 2000; ++i) {
@@ -208,6 +221,22 @@ TEST_F(connection_lease, without_an_answer_the_borrower_gives_up_at_its_deadline
   auto got = wait_for_frames(1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].thread, io_thread());
+}
+
+TEST_F(connection_lease, send_now_writes_from_the_calling_thread_however_recent_the_last_write) {
+  // A requester that borrowed the reading writes its request itself, even when its last request
+  // left a moment ago (a plain send would leave that to the I/O thread, waking it).
+  std::promise<void> release;
+  std::promise<void> blocked;
+  boost::asio::post(io(), [&] {
+    blocked.set_value();
+    release.get_future().wait();
+  });
+  blocked.get_future().wait();  // the I/O thread writes nothing now
+  std::byte payload[8]{};
+  for (std::uint64_t id = 1; id <= 20; ++id) conn().send_now(wire::kind::actor_message, id, payload);  // µs apart
+  EXPECT_EQ(peer_reads_frames(50ms), 20u);
+  release.set_value();
 }
 
 TEST_F(connection_lease, only_one_thread_holds_the_reading_and_not_while_the_io_thread_reads) {
