@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <caf/all.hpp>
 #include <future>
@@ -408,21 +409,27 @@ namespace {
 TEST_F(actor_handles, a_blocking_requester_has_a_quick_answer_in_its_mailbox_when_its_request_returns) {
   // The requesting thread reads its answer itself (src/actor/router.hpp, forward): by the time
   // request() returns, a quick actor's answer is in the mailbox, before receive() waits at all.
-  // (Without that, the I/O thread delivers it some microseconds later.)
+  // (Without that, the I/O thread delivers it some microseconds later: 19-25 of 100 were there
+  // already.) A busy machine can delay an answer past the 0.2 ms the requester reads for, so the
+  // best of several rounds of 100 counts.
   auto calc = host.spawn<calc_actor>(calc_impl, 0);
   caf::scoped_actor self{mproc::actor_system()};
-  int already_there = 0, wrong = 0;
-  for (int i = 0; i < 100; ++i) {
-    auto handle = self->request(calc, 10s, add_atom::value, i, i);
-    already_there += self->mailbox().empty() ? 0 : 1;
-    handle.receive([&](int r) { wrong += r != 2 * i; }, [&](caf::error&) { ++wrong; });
+  int best = 0, wrong = 0;
+  for (int round = 0; round < 20 && best < 90; ++round) {
+    int already_there = 0;
+    for (int i = 0; i < 100; ++i) {
+      auto handle = self->request(calc, 10s, add_atom::value, i, i);
+      already_there += self->mailbox().empty() ? 0 : 1;
+      handle.receive([&](int r) { wrong += r != 2 * i; }, [&](caf::error&) { ++wrong; });
+    }
+    best = std::max(best, already_there);
   }
   EXPECT_EQ(wrong, 0);
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  EXPECT_GE(already_there, 1);  // sanitizers can stretch a round trip past the reading's 0.2 ms
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_GE(best, 1);  // TSan can stretch a round trip past the reading's 0.2 ms every time
 #else
-  EXPECT_GE(already_there, 50);
+  EXPECT_GE(best, 50);
 #endif
-  std::printf("%d of 100 answers were in the mailbox when request() returned\n", already_there);
+  std::printf("at best %d of 100 answers were in the mailbox when request() returned\n", best);
 }
 }  // namespace
