@@ -14,12 +14,14 @@
 // learnt from the node's pidfd reaping) and is announced to the other hosts.
 //
 // Delivery: a message for an idle actor runs that actor on the I/O thread (inline_runner.hpp),
-// which saves the wake-up of a scheduler thread per request.
+// which saves the wake-up of a scheduler thread per request. A blocking requester reads its
+// answer from the connection itself (forward), which saves the wake-up of the I/O thread.
 //
 // Limit: a host's own hosts (spawn_host called inside a host) are reachable from that host only;
 // the rest of the node routes everything it does not know to its parent.
 //
-// Thread safety: all members from any thread; frame handlers run on the mailbox I/O thread.
+// Thread safety: all members from any thread; frame handlers run one at a time per connection,
+// on the mailbox I/O thread, or on a blocking requester's thread while it reads its answer.
 #pragma once
 
 #include <boost/asio/posix/stream_descriptor.hpp>
