@@ -210,6 +210,40 @@ TEST_F(connection_lease, a_wait_of_the_io_thread_that_fired_while_the_reading_wa
   EXPECT_EQ(got[1].thread, io_thread());
 }
 
+TEST_F(connection_lease, while_a_hand_back_is_on_its_way_nobody_borrows_the_reading) {
+  // A lease that leaves frames posts resume_reading; a wait of the I/O thread queued before it
+  // must not start a second chain of reads meanwhile: that chain would let a borrower in while
+  // resume_reading, still to run, reads beside it.
+  std::promise<void> release_first, release_second, first_blocked, second_blocked;
+  auto first = release_first.get_future().share();
+  auto second = release_second.get_future().share();
+  boost::asio::post(io(), [&] {
+    peer_writes({1, 2});
+    std::this_thread::sleep_for(5ms);
+    boost::asio::post(io(), [&, first] {  // the wait's handler is queued behind this one
+      first_blocked.set_value();
+      first.wait();
+    });
+  });
+  first_blocked.get_future().wait();
+  auto lease = borrow();
+  ASSERT_TRUE(lease);
+  EXPECT_TRUE(lease.read_until(mproc::detail::deadline_after(5s), [&] { return has_seen(1); }));
+  boost::asio::post(io(), [&, second] {  // after the wait's handler, before resume_reading
+    second_blocked.set_value();
+    second.wait();
+  });
+  { auto ended = std::move(lease); }  // frame 2 is left: resume_reading is posted
+  release_first.set_value();
+  second_blocked.get_future().wait();  // the wait's handler ran, resume_reading has not
+  EXPECT_FALSE(conn().borrow_reading()) << "borrowed while resume_reading was still to run";
+  release_second.set_value();
+  auto got = wait_for_frames(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].id, 2u);
+  EXPECT_EQ(got[1].thread, io_thread());
+}
+
 TEST_F(connection_lease, without_an_answer_the_borrower_gives_up_at_its_deadline_and_later_bytes_reach_the_io_thread) {
   auto lease = borrow();
   ASSERT_TRUE(lease);
