@@ -79,6 +79,55 @@ class connection_lease : public ::testing::Test {
     return got / (sizeof(wire::header) + 8);
   }
 
+  /// The I/O thread, held in a handler of ours until release() (at the latest at destruction).
+  class io_block {
+   public:
+    void release() {
+      if (!released_) release_.set_value();
+      released_ = true;
+    }
+    void wait_blocked() { blocked_future_.wait(); }
+    ~io_block() { release(); }
+
+   private:
+    friend class connection_lease;
+    std::promise<void> release_, blocked_;
+    std::shared_future<void> go_{release_.get_future().share()};
+    std::future<void> blocked_future_{blocked_.get_future()};
+    bool released_ = false;
+  };
+
+  /// Posts a handler that will block the I/O thread (wait_blocked() waits until it does).
+  std::unique_ptr<io_block> queue_block() {
+    auto b = std::make_unique<io_block>();
+    post_block(*b);
+    return b;
+  }
+  /// Blocks the I/O thread in a posted handler; returns once it is blocked.
+  std::unique_ptr<io_block> block_io() {
+    auto b = queue_block();
+    b->wait_blocked();
+    return b;
+  }
+
+  /// The peer writes `ids` and the I/O thread then blocks in a handler posted from a handler:
+  /// Asio's reactor runs in between and queues the read wait's handler behind the block.
+  std::unique_ptr<io_block> block_io_with_a_wait_queued(std::initializer_list<std::uint64_t> ids) {
+    auto b = std::make_unique<io_block>();
+    std::vector<std::uint64_t> frames{ids};
+    boost::asio::post(io_, [this, frames, &block = *b] {
+      std::vector<std::byte> bytes;
+      std::byte payload[8]{};
+      for (auto id : frames) wire::put_frame(bytes, wire::kind::actor_message, id, payload);
+      std::error_code ec;
+      mproc::detail::write_all(peer_.get(), bytes.data(), bytes.size(), ec);
+      std::this_thread::sleep_for(5ms);  // in the socket before the reactor looks again
+      post_block(block);
+    });
+    b->wait_blocked();
+    return b;
+  }
+
   /// Borrows the reading, retrying while the I/O thread is not waiting yet (just started).
   mproc::detail::connection::reading_lease borrow() {
     for (int i = 0; i < 2000; ++i) {
@@ -106,13 +155,19 @@ class connection_lease : public ::testing::Test {
   /// Handlers the I/O thread ran: a wake-up of it runs at least one.
   long io_handlers() const { return io_handlers_.load(); }
   std::thread::id io_thread() const { return thread_.get_id(); }
-  boost::asio::io_context& io() { return io_; }
 
   mproc::detail::connection& conn() { return *conn_; }
 
   std::function<void(std::uint64_t)> on_frame_;  // set before frames arrive
 
  private:
+  void post_block(io_block& b) {
+    boost::asio::post(io_, [&b, go = b.go_] {
+      b.blocked_.set_value();
+      go.wait();
+    });
+  }
+
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{io_.get_executor()};
   std::atomic<long> io_handlers_{0};
@@ -184,23 +239,11 @@ TEST_F(connection_lease, a_wait_of_the_io_thread_that_fired_while_the_reading_wa
   // The I/O thread collected the readiness (its wait's handler is queued) but has not run the
   // handler when a thread borrows the reading: that handler, run later, finds the reading
   // borrowed and leaves it. The lease's end must then get the I/O thread reading again.
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  std::promise<void> blocked;
-  boost::asio::post(io(), [&] {
-    peer_writes({1});
-    std::this_thread::sleep_for(5ms);  // in the socket before the reactor looks again
-    // Posted from a handler: Asio's reactor runs next and queues the wait's handler after this one.
-    boost::asio::post(io(), [&, released] {
-      blocked.set_value();
-      released.wait();
-    });
-  });
-  blocked.get_future().wait();
+  auto block = block_io_with_a_wait_queued({1});
   auto lease = borrow();
   ASSERT_TRUE(lease);
   EXPECT_TRUE(lease.read_until(mproc::detail::deadline_after(5s), [&] { return has_seen(1); }));
-  release.set_value();
+  block->release();
   std::this_thread::sleep_for(20ms);  // the wait's handler runs now and finds the reading borrowed
   { auto ended = std::move(lease); }
   peer_writes({2});
@@ -214,30 +257,16 @@ TEST_F(connection_lease, while_a_hand_back_is_on_its_way_nobody_borrows_the_read
   // A lease that leaves frames posts resume_reading; a wait of the I/O thread queued before it
   // must not start a second chain of reads meanwhile: that chain would let a borrower in while
   // resume_reading, still to run, reads beside it.
-  std::promise<void> release_first, release_second, first_blocked, second_blocked;
-  auto first = release_first.get_future().share();
-  auto second = release_second.get_future().share();
-  boost::asio::post(io(), [&] {
-    peer_writes({1, 2});
-    std::this_thread::sleep_for(5ms);
-    boost::asio::post(io(), [&, first] {  // the wait's handler is queued behind this one
-      first_blocked.set_value();
-      first.wait();
-    });
-  });
-  first_blocked.get_future().wait();
+  auto first = block_io_with_a_wait_queued({1, 2});
   auto lease = borrow();
   ASSERT_TRUE(lease);
   EXPECT_TRUE(lease.read_until(mproc::detail::deadline_after(5s), [&] { return has_seen(1); }));
-  boost::asio::post(io(), [&, second] {  // after the wait's handler, before resume_reading
-    second_blocked.set_value();
-    second.wait();
-  });
+  auto second = queue_block();  // after the wait's handler, before resume_reading
   { auto ended = std::move(lease); }  // frame 2 is left: resume_reading is posted
-  release_first.set_value();
-  second_blocked.get_future().wait();  // the wait's handler ran, resume_reading has not
+  first->release();
+  second->wait_blocked();  // the wait's handler ran, resume_reading has not
   EXPECT_FALSE(conn().borrow_reading()) << "borrowed while resume_reading was still to run";
-  release_second.set_value();
+  second->release();
   auto got = wait_for_frames(2);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1].id, 2u);
@@ -260,17 +289,10 @@ TEST_F(connection_lease, without_an_answer_the_borrower_gives_up_at_its_deadline
 TEST_F(connection_lease, send_now_writes_from_the_calling_thread_however_recent_the_last_write) {
   // A requester that borrowed the reading writes its request itself, even when its last request
   // left a moment ago (a plain send would leave that to the I/O thread, waking it).
-  std::promise<void> release;
-  std::promise<void> blocked;
-  boost::asio::post(io(), [&] {
-    blocked.set_value();
-    release.get_future().wait();
-  });
-  blocked.get_future().wait();  // the I/O thread writes nothing now
+  auto block = block_io();  // the I/O thread writes nothing now
   std::byte payload[8]{};
   for (std::uint64_t id = 1; id <= 20; ++id) conn().send_now(wire::kind::actor_message, id, payload);  // µs apart
   EXPECT_EQ(peer_reads_frames(50ms), 20u);
-  release.set_value();
 }
 
 TEST_F(connection_lease, only_one_thread_holds_the_reading_and_not_while_the_io_thread_reads) {
