@@ -3,9 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <caf/all.hpp>
 #include <future>
+#include <thread>
+#include <vector>
 #include <mproc/actor_host.hpp>
 #include <mproc/actor_registry.hpp>
 #include <mproc/actor_request.hpp>
@@ -302,5 +305,131 @@ TEST_F(actor_handles, a_one_way_message_to_an_actor_of_a_dead_host_does_not_end_
   // event-based actor (CAF's default error handler).
   for (int i = 2; i <= 5; ++i) EXPECT_EQ(mproc::request<int>(poker, 5s, poke_atom::value), i);
   caf::anon_send_exit(poker, caf::exit_reason::user_shutdown);
+}
+}  // namespace
+
+// A blocking requester reads its answer from the connection itself (src/actor/router.hpp,
+// forward; src/mailbox/connection.hpp, borrow_reading). These check what that must not change.
+namespace {
+using stream_atom = caf::atom_constant<caf::atom("stream")>;
+using slow_atom = caf::atom_constant<caf::atom("slow")>;
+using die_atom = caf::atom_constant<caf::atom("die")>;
+
+/// stream: sends the next `n` numbers of its count to `target`, then answers n. slow: answers
+/// after `ms` milliseconds. die: kills its own process before answering.
+caf::behavior busy_impl(caf::stateful_actor<int>* self, int) {
+  return {
+      [self](stream_atom, int n, const caf::actor& target) {
+        for (int i = 0; i < n; ++i) self->send(target, self->state++);
+        return n;
+      },
+      [](slow_atom, int ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+      },
+      [](die_atom) {
+        ::kill(::getpid(), SIGKILL);
+        return 0;
+      },
+  };
+}
+MPROC_ACTOR(busy_impl);
+
+TEST_F(actor_handles, several_threads_requesting_at_once_each_get_their_own_answers) {
+  auto calc = host.spawn<calc_actor>(calc_impl, 1000);
+  std::vector<std::future<int>> wrong;
+  for (int t = 0; t < 4; ++t) {
+    wrong.push_back(std::async(std::launch::async, [&, t] {
+      int bad = 0;
+      caf::scoped_actor self{mproc::actor_system()};  // CAF's own blocking requester, reused
+      for (int i = 0; i < 300; ++i) {
+        if (t % 2 == 0) {
+          bad += mproc::request<int>(calc, 10s, add_atom::value, t, i) != 1000 + t + i;
+        } else {
+          self->request(calc, 10s, add_atom::value, t, i)
+              .receive([&](int r) { bad += r != 1000 + t + i; }, [&](caf::error&) { ++bad; });
+        }
+      }
+      return bad;
+    }));
+  }
+  for (auto& w : wrong) {
+    ASSERT_EQ(w.wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(w.get(), 0);
+  }
+}
+
+TEST_F(actor_handles, requests_interleaved_with_a_stream_from_the_same_process_lose_and_reorder_nothing) {
+  // The host's stream arrives on the connection a requester reads for its answers: frames for
+  // other actors are delivered by whoever reads, in order, and none is left behind.
+  auto busy = host.spawn("busy_impl", 0);
+  auto calc = host.spawn<calc_actor>(calc_impl, 0);
+  auto collector = mproc::actor_system().spawn(collector_impl, 0);
+  auto asker = std::async(std::launch::async, [&] {
+    int bad = 0;
+    for (int i = 0; i < 500; ++i) bad += mproc::request<int>(calc, 10s, add_atom::value, i, 1) != i + 1;
+    return bad;
+  });
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(mproc::request<int>(busy, 10s, stream_atom::value, 50, collector), 50);
+  ASSERT_EQ(asker.wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(asker.get(), 0);
+  std::vector<int> got;
+  for (int tries = 0; tries < 500 && got.size() < 5000; ++tries) {
+    got = mproc::request<std::vector<int>>(collector, 5s, get_atom::value);
+    if (got.size() < 5000) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(got.size(), 5000u);
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(got[i], i) << "at " << i;
+  caf::anon_send_exit(collector, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(actor_handles, an_answer_slower_than_the_requester_reads_for_still_arrives) {
+  // Answers later than the requester reads the connection itself come through the I/O thread.
+  auto busy = host.spawn("busy_impl", 0);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(mproc::request<int>(busy, 10s, slow_atom::value, 3), 3);
+  caf::scoped_actor self{mproc::actor_system()};
+  int got = 0;
+  self->request(busy, 10s, slow_atom::value, 2).receive([&](int r) { got = r; }, [&](caf::error&) {});
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(mproc::request<int>(busy, 10s, slow_atom::value, 0), 0);  // and a quick one after
+}
+
+TEST_F(actor_handles, a_host_that_dies_while_its_requester_reads_the_answer_fails_the_request_with_host_lost) {
+  auto busy = host.spawn("busy_impl", 0);
+  EXPECT_EQ(mproc::request<int>(busy, 10s, slow_atom::value, 0), 0);
+  std::error_code ec;
+  auto t0 = std::chrono::steady_clock::now();
+  mproc::request<int>(ec, busy, 20s, die_atom::value);
+  EXPECT_EQ(ec, mproc::errc::host_lost) << ec.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not its 20 s timeout
+}
+}  // namespace
+
+namespace {
+TEST_F(actor_handles, a_blocking_requester_has_a_quick_answer_in_its_mailbox_when_its_request_returns) {
+  // The requesting thread reads its answer itself (src/actor/router.hpp, forward): by the time
+  // request() returns, a quick actor's answer is in the mailbox, before receive() waits at all.
+  // (Without that, the I/O thread delivers it some microseconds later: 19-25 of 100 were there
+  // already.) A busy machine can delay an answer past the 0.2 ms the requester reads for, so the
+  // best of several rounds of 100 counts.
+  auto calc = host.spawn<calc_actor>(calc_impl, 0);
+  caf::scoped_actor self{mproc::actor_system()};
+  int best = 0, wrong = 0;
+  for (int round = 0; round < 20 && best < 90; ++round) {
+    int already_there = 0;
+    for (int i = 0; i < 100; ++i) {
+      auto handle = self->request(calc, 10s, add_atom::value, i, i);
+      already_there += self->mailbox().empty() ? 0 : 1;
+      handle.receive([&](int r) { wrong += r != 2 * i; }, [&](caf::error&) { ++wrong; });
+    }
+    best = std::max(best, already_there);
+  }
+  EXPECT_EQ(wrong, 0);
+#if defined(__SANITIZE_THREAD__)
+  EXPECT_GE(best, 1);  // TSan can stretch a round trip past the reading's 0.2 ms every time
+#else
+  EXPECT_GE(best, 50);
+#endif
+  std::printf("at best %d of 100 answers were in the mailbox when request() returned\n", best);
 }
 }  // namespace

@@ -22,8 +22,9 @@
 // blocking handler costs at most ~2 periods of I/O latency, never a deadlock. While taken over,
 // deliveries go to the scheduler.
 //
-// Thread safety: deliver() on the thread running the I/O context's handlers; exec_later and stop
-// from any thread. Destructor: stop(), and tells the watcher to end (it ends once no run is taken
+// Thread safety: deliver() on the thread running the I/O context's handlers, or on a thread that
+// reads a connection in its place (connection::borrow_reading; the run it wakes is posted to the
+// I/O thread all the same); exec_later and stop from any thread. Destructor: stop(), and tells the watcher to end (it ends once no run is taken
 // over any more).
 #pragma once
 

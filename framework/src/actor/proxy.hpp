@@ -22,11 +22,11 @@ class actor_proxy_impl final : public caf::actor_proxy {
   actor_proxy_impl(caf::actor_config& cfg, std::weak_ptr<actor_router> router)
       : caf::actor_proxy(cfg), router_(std::move(router)), pid_(pid_of(node())) {}
 
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* ctx) override {
     auto msg = what->move_content_to_message();
     // As CAF's forwarding proxy: an exit message we forward ends our side of the link.
     if (msg.match_elements<caf::exit_msg>()) unlink_from(msg.get_as<caf::exit_msg>(0).source);
-    send(std::move(what->sender), what->mid, what->stages, std::move(msg));
+    send(std::move(what->sender), what->mid, what->stages, std::move(msg), ctx);
   }
 
   // CAF calls these with both actors' locks held; serializing x there would register x in CAF's
@@ -54,9 +54,9 @@ class actor_proxy_impl final : public caf::actor_proxy {
     }
   }
   void send(caf::strong_actor_ptr sender, caf::message_id mid, const caf::mailbox_element::forwarding_stack& stages,
-            caf::message msg) {
+            caf::message msg, caf::execution_unit* ctx) {
     if (auto r = router_.lock()) {
-      r->forward(pid_, id(), std::move(sender), mid, stages, std::move(msg));
+      r->forward(pid_, id(), std::move(sender), mid, stages, std::move(msg), ctx);
     } else if (mid.is_request() && sender) {
       sender->enqueue(nullptr, mid.response_id(), caf::make_message(make_caf_error(errc::node_closed, "actors of this process are shut down")), nullptr);
     }

@@ -7,6 +7,7 @@
 #include "../node_impl.hpp"
 #include "mproc/node.hpp"
 #include <caf/actor_registry.hpp>
+#include <caf/local_actor.hpp>
 #include <caf/make_actor.hpp>
 #include <caf/sec.hpp>
 #include <csignal>
@@ -48,6 +49,15 @@ caf::error host_reason(std::uint32_t pid, const std::shared_ptr<process_state>& 
   else if (*code < 0) text += " was killed by signal " + std::to_string(-*code) + " (" + ::strsignal(-*code) + ")";
   else text += " exited with code " + std::to_string(*code);
   return make_caf_error(errc::host_lost, text);
+}
+
+/// Whether `sender` is a blocking actor (a scoped_actor, mproc::request) that sends the request
+/// `mid` from its own thread, which then, almost always, waits for the answer. Not an actor that
+/// forwards another's request (ctx is the forwarder's then).
+bool waits_on_this_thread(const caf::strong_actor_ptr& sender, caf::message_id mid, caf::execution_unit* ctx) {
+  if (!mid.is_request() || !sender || ctx == nullptr) return false;
+  auto* actor = sender->get();
+  return actor->getf(caf::abstract_actor::is_blocking_flag) && static_cast<caf::local_actor*>(actor)->context() == ctx;
 }
 
 }  // namespace
@@ -102,7 +112,8 @@ void actor_router::bounce(const caf::strong_actor_ptr& sender, caf::message_id m
 }
 
 void actor_router::forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,
-                           const caf::mailbox_element::forwarding_stack& stages, caf::message content) {
+                           const caf::mailbox_element::forwarding_stack& stages, caf::message content,
+                           caf::execution_unit* ctx) {
   // An unregistered type would arrive as CAF's silent empty message: refuse it here.
   for (std::size_t i = 0; i < content.size(); ++i) {
     auto type = content.type(i);
@@ -119,11 +130,24 @@ void actor_router::forward(std::uint32_t pid, caf::actor_id aid, caf::strong_act
   thread_local std::vector<char> buffer;
   if (auto err = encode_envelope(buffer, sender, aid, mid, stages, content))
     return refuse(pid, aid, sender, mid, make_caf_error(errc::wrong_type, "cannot serialize message: " + sys_.render(err)));
+  std::pair<caf::actor_id, std::uint64_t> key{};
   if (mid.is_request() && sender) {
+    key = {sender->id(), mid.response_id().integer_value()};
     std::lock_guard lock{pending_mutex_};
-    pending_[{sender->id(), mid.response_id().integer_value()}] = {pid, aid, caf::actor_cast<caf::actor_addr>(sender)};
+    pending_[key] = {pid, aid, caf::actor_cast<caf::actor_addr>(sender)};
   }
-  conn->send(wire::kind::actor_message, pid, as_bytes(buffer));
+  // Borrowed before the request leaves, so that even a quick answer wakes only this thread. Not
+  // on the I/O thread (or the watcher driving it): that one reads the connection anyway.
+  auto reading = waits_on_this_thread(sender, mid, ctx) &&
+                         !mailbox_runtime::instance().io().get_executor().running_in_this_thread()
+                     ? conn->borrow_reading()
+                     : connection::reading_lease{};
+  if (reading) conn->send_now(wire::kind::actor_message, pid, as_bytes(buffer));
+  else conn->send(wire::kind::actor_message, pid, as_bytes(buffer));
+  reading.read_until(deadline_after(answer_wait), [&] {
+    std::lock_guard lock{pending_mutex_};
+    return pending_.count(key) == 0;  // deliver_message erased it before the answer went in
+  });
 }
 
 void actor_router::refuse(std::uint32_t pid, caf::actor_id aid, const caf::strong_actor_ptr& sender, caf::message_id mid,

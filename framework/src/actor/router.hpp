@@ -14,12 +14,14 @@
 // learnt from the node's pidfd reaping) and is announced to the other hosts.
 //
 // Delivery: a message for an idle actor runs that actor on the I/O thread (inline_runner.hpp),
-// which saves the wake-up of a scheduler thread per request.
+// which saves the wake-up of a scheduler thread per request. A blocking requester reads its
+// answer from the connection itself (forward), which saves the wake-up of the I/O thread.
 //
 // Limit: a host's own hosts (spawn_host called inside a host) are reachable from that host only;
 // the rest of the node routes everything it does not know to its parent.
 //
-// Thread safety: all members from any thread; frame handlers run on the mailbox I/O thread.
+// Thread safety: all members from any thread; frame handlers run one at a time per connection,
+// on the mailbox I/O thread, or on a blocking requester's thread while it reads its answer.
 #pragma once
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -77,11 +79,19 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
   void set_last_hop(caf::node_id*) override {}
 
-  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue). A request that cannot
-  /// go (unregistered type, no route) is answered with the error; a one-way message is dropped
-  /// (as CAF drops it), with a line on stderr when its type is not registered.
+  /// Sends `content` to actor `aid` of process `pid` (a proxy's enqueue, on `ctx`). A request that
+  /// cannot go (unregistered type, no route) is answered with the error; a one-way message is
+  /// dropped (as CAF drops it), with a line on stderr when its type is not registered.
+  /// A request that a blocking actor sends from its own thread (`ctx` is its context) returns
+  /// once its answer is in the actor's mailbox, or after at most `answer_wait`: this thread reads
+  /// the answer from the connection itself (connection::borrow_reading), since it would only wait for
+  /// it next, and the wake-up of the I/O thread between the socket and it is saved.
   void forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,
-               const caf::mailbox_element::forwarding_stack& stages, caf::message content);
+               const caf::mailbox_element::forwarding_stack& stages, caf::message content,
+               caf::execution_unit* ctx = nullptr);
+  /// How long a blocking requester reads its connection for its answer before it leaves that to
+  /// the I/O thread: several round trips, so that a quick actor's answer is read here.
+  static constexpr std::chrono::microseconds answer_wait{200};
 
   // -- parent side ---------------------------------------------------------------------------
   /// Listens for hosts (lazily) and returns the socket path.

@@ -15,8 +15,14 @@
 // bytes, and the reader queues what arrives, so it has them by the time the frame is complete. Asio has no
 // ancillary data, so the socket is driven by sendmsg/recvmsg with Asio's readiness waits.
 //
-// Thread safety: send*, flush, close and stop_handlers from any thread; handlers run on the
-// I/O thread, one at a time.
+// Latency mode (set_direct_writes) also lets a thread that waits for an answer read the socket
+// itself (borrow_reading), which saves the wake-up of the I/O thread between the socket and that
+// thread. The I/O thread watches the socket through a readiness_gate then, which the reading
+// thread closes meanwhile; reading goes back and forth by a small state (reader_): the I/O thread
+// reads, waits (the only state a thread may borrow the reading from), or a borrower reads.
+//
+// Thread safety: send*, flush, close, stop_handlers and borrow_reading from any thread; handlers
+// run one at a time, on the I/O thread (or on a thread that holds the reading).
 // Destructor: closes the socket; unsent bytes are dropped (call flush first).
 #pragma once
 
@@ -34,6 +40,7 @@
 #include <vector>
 
 #include "../fd.hpp"
+#include "readiness_gate.hpp"
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
@@ -59,6 +66,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   /// Appends one frame, with descriptors (closed once sent).
   void send(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload, fd_set_owned fds = {});
+  /// Latency mode: appends one frame and writes it from this thread unless a write is under way,
+  /// however recent the last one (a request whose sender waits for the answer is no stream).
+  void send_now(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload);
   /// Sends the connection's first frame with a descriptor attached (SCM_RIGHTS), at once.
   /// errc::invalid_argument when something was written before.
   void send_first_with_fd(wire::kind k, std::span<const std::byte> payload, int fd, std::error_code& ec);
@@ -108,6 +118,36 @@ class connection : public std::enable_shared_from_this<connection> {
   /// descriptors. Call before start().
   void set_direct_writes(bool on) noexcept { direct_writes_ = on; }
 
+  /// The reading of a latency-mode connection, borrowed from the I/O thread by a thread that is
+  /// about to wait for an answer (borrow_reading). Move-only; one thread.
+  /// Destructor: hands the reading back to the I/O thread, with what is left (bytes, an error).
+  class reading_lease {
+   public:
+    reading_lease() noexcept = default;
+    reading_lease(reading_lease&& o) noexcept
+        : conn_(std::exchange(o.conn_, nullptr)), stopped_(o.stopped_), hand_over_(o.hand_over_), bad_(o.bad_) {}
+    reading_lease& operator=(reading_lease&&) = delete;
+    ~reading_lease();
+    /// Whether the reading was borrowed (else read_until does nothing).
+    explicit operator bool() const noexcept { return conn_ != nullptr; }
+    /// Reads the socket on this thread and hands frames to the frame handler as the I/O thread
+    /// would, until `done()` holds (checked first and after each frame; true then), `until`
+    /// passes, or the stream ends or breaks (false; the I/O thread meets that then).
+    bool read_until(deadline until, const std::function<bool()>& done);
+
+   private:
+    friend class connection;
+    explicit reading_lease(connection* c) noexcept : conn_(c) {}
+    connection* conn_ = nullptr;  // the borrower holds a reference to the connection meanwhile
+    bool stopped_ = false, hand_over_ = false;
+    std::error_code bad_;
+  };
+  /// Latency mode: takes the reading over from the I/O thread, which is not woken by what arrives
+  /// until the lease ends. Borrow before sending the request, so that even a quick answer wakes
+  /// only this thread. An empty lease when the I/O thread is reading right now, another thread
+  /// holds the reading, or the connection is not in latency mode or ended. Not on the I/O thread.
+  reading_lease borrow_reading();
+
   /// Waits until everything appended so far has been written. False on timeout or when the
   /// connection broke first. Must not be called on the I/O thread.
   bool flush(deadline until);
@@ -117,7 +157,7 @@ class connection : public std::enable_shared_from_this<connection> {
   /// handlers point to may be destroyed). Must not be called from a handler.
   void stop_handlers() noexcept;
   bool alive() const;
-  int native_handle() noexcept { return socket_.native_handle(); }
+  int native_handle() noexcept { return fd_; }
 
  private:
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
@@ -130,21 +170,38 @@ class connection : public std::enable_shared_from_this<connection> {
   void append_frame(wire::kind k, std::uint64_t type_id, std::span<const std::byte> payload, fd_set_owned fds);
   /// Ends the open data frame; an empty one is removed.
   void close_open_data_frame() noexcept;
-  void kick(std::unique_lock<std::mutex>& lock);  // schedules a write if none runs
+  /// Schedules a write if none runs; `now`: write directly in latency mode even if not idle.
+  void kick(std::unique_lock<std::mutex>& lock, bool now = false);
   /// Moves what was appended into the buffer being written (which must be fully written).
   void take_pending();
   /// Latency mode: true when the last kick was long enough ago; records this one.
   bool idle_since_last_kick();
   // On the I/O thread:
   void write_some();
+  void wait_writable();
   void read_some();
   void wait_readable();
+  /// After a reading_lease: what it left (an error, complete frames), then reading as usual.
+  void resume_reading();
+  /// The end of a reading_lease (on the borrower's thread).
+  void give_back_reading(bool hand_over, std::error_code bad);
   /// Hands the complete frames read so far to the handler; false when the connection ended.
   bool dispatch();
   void finish(std::error_code ec);
+  void shutdown_socket() noexcept;
+  /// Latency mode: the socket leaves Asio's epoll set for two gates of ours.
+  void open_gates();
+
+  enum class dispatched { all, stopped, ended };
+  /// dispatch() for any reader: stops after a frame when `stop` (if any) says so; ec set on a bad
+  /// frame (the caller ends the connection).
+  dispatched dispatch_frames(const std::function<bool()>* stop, std::error_code& ec);
 
   boost::asio::io_context& io_;
-  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::local::stream_protocol::socket socket_;  // released to the gates in latency mode
+  int fd_;
+  unique_fd gated_fd_;  // the socket, owned here once released from socket_
+  std::optional<readiness_gate> read_gate_, write_gate_;
   wire::frame_splitter splitter_;
   arrived_fds arrived_fds_;  // I/O thread
   std::mutex dispatch_;  // held while a handler runs
@@ -165,6 +222,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t written_total_ = 0;  // bytes ever written
   bool ended_ = false;
   bool direct_writes_ = false;
+  /// Who reads the socket (with mutex_ held). Gated connections only; the others stay io_busy.
+  enum class reader { io_busy, io_waiting, borrowed } reader_ = reader::io_busy;
+  bool read_wait_queued_ = false;  // a wait on read_gate_ is pending
+  std::error_code handed_error_;   // a bad frame a borrower met, for the I/O thread
   std::chrono::steady_clock::time_point last_kick_{};  // with mutex_ held
 };
 
