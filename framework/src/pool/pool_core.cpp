@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "../bootstrap.hpp"
+#include "../internal_wait.hpp"
 #include "mproc/async_result.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/node.hpp"
@@ -291,6 +292,8 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
   }
 
   void run_manager() {
+    // Its joins of workers are the pool's business: a Ctrl-C belongs to the program's calls.
+    internal_wait_scope internal;
     std::vector<std::pair<chunk_record, std::exception_ptr>> lost;
     while (!stop) {
       std::vector<waitable> watch;
@@ -401,11 +404,19 @@ void pool_core::terminate() {
     dead = std::move(s_->workers);
     s_->workers.clear();
   }
-  for (auto& w : dead) {
-    std::error_code ec;
-    w->proc.kill(ec);
+  {
+    // Waits of the pool's own, also on the caller's thread (the destructor after a Ctrl-C, say):
+    // no interrupt ends them early or is taken from the program.
+    internal_wait_scope internal;
+    for (auto& w : dead) {
+      std::error_code ec;
+      w->proc.kill(ec);
+    }
+    for (auto& w : dead) {
+      std::error_code ec;
+      w->proc.join(std::chrono::seconds(5), ec);
+    }
   }
-  for (auto& w : dead) w->proc.join(std::chrono::seconds(5));
   {
     std::lock_guard lock{s_->mutex};
     for (auto& w : dead) s_->retired.push_back(std::move(w));
