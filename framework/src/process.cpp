@@ -6,6 +6,7 @@
 
 #include "internal_wait.hpp"
 #include "mproc/current_process.hpp"
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/node.hpp"
 #include "node_impl.hpp"
 #include "process_state.hpp"
@@ -30,7 +31,7 @@ std::shared_ptr<detail::node_impl> owner_of(process_state& s, std::error_code& e
   return n->impl().shared_from_this();
 }
 
-/// Waits for exit (or an interrupt, unless it is one of mproc's own waits). Returns true when exited.
+/// Waits for exit (or an interrupt, when it is the program's call). Returns true when exited.
 bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_point> deadline,
                std::error_code& ec) {
   std::unique_lock lock{s.mutex};
@@ -38,29 +39,18 @@ bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_p
   if (!s.started) return void(ec = make_error_code(errc::not_started)), false;
   if (s.self) return void(ec = make_error_code(errc::invalid_argument)), false;  // joining oneself
   if (s.exitcode) return true;
-  auto owner = s.owner.lock();
-  // The program's call, which SIGINT interrupts; mproc's own waits leave Ctrl-C to the program.
-  auto* node = detail::internal_wait_scope::active() ? nullptr : owner.get();
-  if (node && node->take_pending_interrupt()) {
-    // Ctrl-C came while nobody was blocked: this call is the first to hear of it.
-    ec = make_error_code(errc::interrupted);
-    return false;
-  }
-  if (node) node->enter_wait();
+  detail::program_wait call{ec, s.owner.lock()};
+  if (ec) return false;  // Ctrl-C came while nobody was blocked: this call is the first to hear of it
   std::uint64_t interrupts = s.interrupts;
-  std::uint64_t sigints = detail::sigints_received();
-  auto interrupted = [&] { return node && s.interrupts != interrupts; };
-  auto done = [&] { return s.exitcode.has_value() || interrupted(); };
+  auto woken_by_sigint = [&] { return call.counted() && s.interrupts != interrupts; };
+  auto done = [&] { return s.exitcode.has_value() || woken_by_sigint(); };
   if (deadline) s.changed.wait_until(lock, *deadline, done);
   else s.changed.wait(lock, done);
   // Interrupted wins over an exit that the interrupt itself caused meanwhile: also when Ctrl-C
   // reached the child too (a terminal signals the whole group) and its exit was seen before the
-  // node's I/O thread got to the SIGINT. The signal was counted before this thread woke, if it
-  // was this thread that handled it.
-  bool ctrl_c = node && node->handles_sigint() && detail::sigints_received() != sigints;
-  if (ctrl_c) node->claim_sigint(detail::sigints_received());
-  if (node) node->leave_wait();
-  if (interrupted() || ctrl_c) {
+  // node's I/O thread got to the SIGINT.
+  bool ctrl_c = call.interrupted();
+  if (woken_by_sigint() || ctrl_c) {
     ec = make_error_code(errc::interrupted);
     return false;
   }

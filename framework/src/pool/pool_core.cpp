@@ -15,6 +15,7 @@
 #include "../bootstrap.hpp"
 #include "../internal_wait.hpp"
 #include "mproc/async_result.hpp"
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/node.hpp"
 #include "mproc/queue.hpp"
@@ -390,7 +391,8 @@ bool pool_core::join(std::chrono::steady_clock::time_point until) {
   std::unique_lock lock{s_->mutex};
   if (!s_->closed && !s_->terminated)
     throw error(errc::invalid_argument, "mproc::pool::join: close() or terminate() first");
-  return s_->changed.wait_until(lock, until, [&] { return s_->workers.empty() && s_->all_done(); });
+  return interruptible_wait(s_->changed, lock, until, [&] { return s_->workers.empty() && s_->all_done(); },
+                            "mproc::pool::join");
 }
 
 void pool_core::terminate() {
