@@ -15,6 +15,8 @@
 
 #include "bootstrap.hpp"
 #include "frame.hpp"
+#include "internal_wait.hpp"
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/detail/queue_core.hpp"
 #include "node_impl.hpp"
 #include "runtime_dir.hpp"
@@ -112,7 +114,6 @@ void count_sigint(int) {
 }  // namespace
 
 node* current_node() noexcept { return current.load(); }
-std::uint64_t sigints_received() noexcept { return sigint_count.load(); }
 void set_current_node(node* n) noexcept { current.store(n); }
 
 node_impl::node_impl(node_options options, bool child, std::string identity)
@@ -573,7 +574,7 @@ void node_impl::claim_sigint(std::uint64_t count) noexcept {
 
 void node_impl::on_sigint() {
   interrupted_ = true;
-  // A caller that already reported this interrupt (see wait_exit) counts as waiting too.
+  // A caller that already reported this interrupt (program_wait) counts as waiting too.
   bool anybody_waiting = blocked_ > 0 || sigint_claimed_.load() >= sigints_handled_;
   signal_all(SIGTERM, false);
   auto states = snapshot();
@@ -588,6 +589,44 @@ void node_impl::on_sigint() {
   // Nobody to hand the interrupt to: behave like Ctrl-C always does, once children are reaped.
   reraise_pending_ = !anybody_waiting;
   maybe_reraise_sigint();
+}
+
+// ---- blocking calls of the program --------------------------------------------------------
+
+program_wait::program_wait(std::error_code& ec) noexcept : program_wait(ec, [] {
+  node* n = current_node();
+  return n != nullptr ? n->impl().shared_from_this() : nullptr;
+}()) {}
+
+program_wait::program_wait(std::error_code& ec, std::shared_ptr<node_impl> owner) noexcept {
+  ec.clear();
+  if (!owner || internal_wait_scope::active()) return;
+  if (owner->take_pending_interrupt()) {
+    ec = make_error_code(errc::interrupted);
+    return;
+  }
+  owner->enter_wait();
+  sigints_ = sigint_count.load();
+  node_ = std::move(owner);
+}
+
+program_wait::~program_wait() {
+  if (node_) node_->leave_wait();
+}
+
+bool program_wait::interrupted() noexcept {
+  if (!node_ || !node_->handles_sigint()) return false;
+  // The handler counted the signal before the I/O thread handled it, or before this thread woke
+  // if it was this thread that ran the handler.
+  std::uint64_t count = sigint_count.load();
+  if (count == sigints_) return false;
+  node_->claim_sigint(count);
+  return true;
+}
+
+std::chrono::steady_clock::time_point program_wait::next_check(std::chrono::steady_clock::time_point until) noexcept {
+  auto now = std::chrono::steady_clock::now();
+  return until - now > check_interval ? now + check_interval : until;
 }
 
 void node_impl::escalate_after(std::chrono::milliseconds grace) {

@@ -143,9 +143,6 @@ class node_impl : public std::enable_shared_from_this<node_impl> {
   bool shut_down_ = false;
 };
 
-/// How many SIGINTs this process has received while a node handled SIGINT.
-std::uint64_t sigints_received() noexcept;
-
 /// Runs `hook` when the current node of this process is destroyed, before its children are
 /// joined (the actor runtime closes its connections there, so hosts end). Hooks run newest first.
 void at_node_shutdown(std::function<void()> hook);

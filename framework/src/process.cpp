@@ -4,7 +4,9 @@
 
 #include <csignal>
 
+#include "internal_wait.hpp"
 #include "mproc/current_process.hpp"
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/node.hpp"
 #include "node_impl.hpp"
 #include "process_state.hpp"
@@ -29,7 +31,7 @@ std::shared_ptr<detail::node_impl> owner_of(process_state& s, std::error_code& e
   return n->impl().shared_from_this();
 }
 
-/// Waits for exit (or an interrupt). Returns true when exited.
+/// Waits for exit (or an interrupt, when it is the program's call). Returns true when exited.
 bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_point> deadline,
                std::error_code& ec) {
   std::unique_lock lock{s.mutex};
@@ -37,36 +39,33 @@ bool wait_exit(process_state& s, std::optional<std::chrono::steady_clock::time_p
   if (!s.started) return void(ec = make_error_code(errc::not_started)), false;
   if (s.self) return void(ec = make_error_code(errc::invalid_argument)), false;  // joining oneself
   if (s.exitcode) return true;
-  auto node = s.owner.lock();
-  if (node && node->take_pending_interrupt()) {
-    // Ctrl-C came while nobody was blocked: this call is the first to hear of it.
-    ec = make_error_code(errc::interrupted);
-    return false;
-  }
-  if (node) node->enter_wait();
+  detail::program_wait call{ec, s.owner.lock()};
+  if (ec) return false;  // Ctrl-C came while nobody was blocked: this call is the first to hear of it
   std::uint64_t interrupts = s.interrupts;
-  std::uint64_t sigints = detail::sigints_received();
-  auto done = [&] { return s.exitcode.has_value() || s.interrupts != interrupts; };
+  auto woken_by_sigint = [&] { return call.counted() && s.interrupts != interrupts; };
+  auto done = [&] { return s.exitcode.has_value() || woken_by_sigint(); };
   if (deadline) s.changed.wait_until(lock, *deadline, done);
   else s.changed.wait(lock, done);
   // Interrupted wins over an exit that the interrupt itself caused meanwhile: also when Ctrl-C
   // reached the child too (a terminal signals the whole group) and its exit was seen before the
-  // node's I/O thread got to the SIGINT. The signal was counted before this thread woke, if it
-  // was this thread that handled it.
-  bool ctrl_c = node && node->handles_sigint() && detail::sigints_received() != sigints;
-  if (ctrl_c) node->claim_sigint(detail::sigints_received());
-  if (node) node->leave_wait();
-  if (s.interrupts != interrupts || ctrl_c) {
+  // node's I/O thread got to the SIGINT.
+  bool ctrl_c = call.interrupted();
+  if (woken_by_sigint() || ctrl_c) {
     ec = make_error_code(errc::interrupted);
     return false;
   }
-  if (s.exitcode) return true;
-  return false;
+  return s.exitcode.has_value();
 }
+
+thread_local int internal_wait_depth = 0;
 
 }  // namespace
 
 namespace detail {
+internal_wait_scope::internal_wait_scope() noexcept { ++internal_wait_depth; }
+internal_wait_scope::~internal_wait_scope() { --internal_wait_depth; }
+bool internal_wait_scope::active() noexcept { return internal_wait_depth > 0; }
+
 void adopt_current(process& p) {
   auto info = current_process();
   auto& s = *process_access::state(p);

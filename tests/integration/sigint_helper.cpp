@@ -16,6 +16,12 @@
 //                 and return 3 (4 for any other outcome)
 //   timed-join    the same with sleeper.join(60 s)
 //   busy          spin, inside no mproc call (so the node itself must die of SIGINT)
+//   pool-busy     like busy, with a pool of two workers each running a long task (the pool's
+//                 manager thread waits on the workers; that must not count as a blocked call)
+//   pool-get, pool-imap, pool-join
+//                 with that pool, block in a task's get(), in imap over two more long tasks, or
+//                 in close() + join(); on errc::interrupted print "interrupted" and return 3
+//                 (4 for any other outcome)
 //   shutdown      return from main: the node's destructor blocks joining both children
 //   unhandled     like busy, but with node_options::handle_sigint = false
 #include <mproc/mproc.hpp>
@@ -24,9 +30,11 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -39,6 +47,14 @@ void announce(const std::string& what, const std::string& value) {
 void announce(const std::string& what, long value) { announce(what, std::to_string(value)); }
 
 void sleep_long() { std::this_thread::sleep_for(std::chrono::minutes(5)); }
+int long_task() {
+  sleep_long();
+  return 0;
+}
+int long_item(int x) {
+  sleep_long();
+  return x;
+}
 void stubborn_sleep() {
   ::signal(SIGTERM, SIG_IGN);
   announce("stubborn-ready", ::getpid());
@@ -74,14 +90,38 @@ int report_interrupted_join(mproc::process& sleeper, mproc::process& stubborn, b
   return 3;
 }
 
+/// Blocks in a call on the pool (its two workers run long tasks) until Ctrl-C.
+int report_interrupted_pool_call(const std::string& mode, mproc::pool& pool, mproc::async_result<int>& task) {
+  try {
+    if (mode == "pool-get") {
+      task.get();
+    } else if (mode == "pool-imap") {
+      for (int v : pool.imap(long_item, std::vector<int>{1, 2})) announce("imap-value", v);
+    } else {
+      pool.close();
+      pool.join();
+    }
+    announce("pool-call-returned", mode);
+  } catch (const mproc::error& e) {
+    if (e.code() == mproc::errc::interrupted) {
+      announce("interrupted", ::getpid());
+      return 3;
+    }
+    announce("other-error", e.what());
+  }
+  return 4;
+}
+
 }  // namespace
 
 MPROC_ENTRY(sleep_long);
 MPROC_ENTRY(stubborn_sleep);
+MPROC_ENTRY(long_task);
+MPROC_ENTRY(long_item);
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: sigint_helper <join|timed-join|busy|shutdown|unhandled> <method> <runtime-root>\n";
+    std::cerr << "usage: sigint_helper <join|timed-join|busy|pool-busy|pool-get|pool-imap|pool-join|shutdown|unhandled> <method> <runtime-root>\n";
     return 2;
   }
   std::string mode = argv[1], method = argv[2];
@@ -99,10 +139,17 @@ int main(int argc, char** argv) {
   auto stubborn = node.spawn(stubborn_sleep);
   announce("sleeper", sleeper.pid());
   announce("stubborn", stubborn.pid());
+  std::optional<mproc::pool> pool;
+  std::vector<mproc::async_result<int>> tasks;
+  if (mode.starts_with("pool-")) {
+    pool.emplace(node, 2);
+    for (int i = 0; i < 2; ++i) tasks.push_back(pool->apply_async(long_task));
+  }
   announce("ready", ::getpid());
   if (mode == "join" || mode == "timed-join") return report_interrupted_join(sleeper, stubborn, mode == "timed-join");
   if (mode == "shutdown") return 0;  // ~node joins the children: only SIGINT ends that
-  for (;;) {  // busy, unhandled: working, not inside any mproc call. (The yield lets TSan, which
-    std::this_thread::yield();  // delivers signals only at intercepted calls, see SIGINT.)
-  }
+  if (mode.starts_with("pool-") && mode != "pool-busy") return report_interrupted_pool_call(mode, *pool, tasks[0]);
+  // busy, pool-busy, unhandled: working, not inside any mproc call. (The yield lets TSan, which
+  // delivers signals only at intercepted calls, see SIGINT.)
+  for (;;) std::this_thread::yield();
 }

@@ -89,17 +89,45 @@ class sigint : public testing::TestWithParam<start_method> {
     for (const auto& r : children)
       EXPECT_TRUE(mproc::test::gone_within(r, 2000ms)) << "pid " << r.pid << " outlived the interrupted node";
   }
+
+  /// SIGINT to a helper that is inside no mproc call: it must die of SIGINT, after reaping.
+  void expect_death_by_sigint_when_busy(const std::string& mode) {
+    ASSERT_NO_FATAL_FAILURE(launch(mode));
+    ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
+    int status = exit_status();
+    ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
+    EXPECT_EQ(WTERMSIG(status), SIGINT);
+    expect_children_gone();
+    EXPECT_FALSE(fs::exists(runtime_dir)) << "removed before the node re-raised SIGINT";
+  }
+
+  /// After the SIGINT: the helper's blocked call reported errc::interrupted and the helper
+  /// returned 3. Returns what it printed meanwhile.
+  std::string expect_interrupted_call() {
+    int status = exit_status();
+    auto rest = helper->read_rest(2000ms);
+    EXPECT_TRUE(WIFEXITED(status)) << "wait status " << status << "; output:\n" << rest;
+    EXPECT_EQ(WEXITSTATUS(status), 3) << rest;
+    EXPECT_NE(rest.find("interrupted"), std::string::npos) << rest;
+    return rest;
+  }
+
+  /// SIGINT to a helper blocked in a call on its pool: that call throws errc::interrupted.
+  void expect_interrupted_pool_call(const std::string& mode) {
+    ASSERT_NO_FATAL_FAILURE(launch(mode));
+    ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
+    ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
+    expect_interrupted_call();
+    expect_children_gone();
+    EXPECT_FALSE(fs::exists(runtime_dir)) << "the node's destructor did not run";
+  }
 };
 
 TEST_P(sigint, blocked_join_is_interrupted_and_children_reaped) {
   ASSERT_NO_FATAL_FAILURE(launch("join"));
   ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
   ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
-  int status = exit_status();
-  auto rest = helper->read_rest(2000ms);
-  ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status << "; output:\n" << rest;
-  EXPECT_EQ(WEXITSTATUS(status), 3) << rest;
-  EXPECT_NE(rest.find("interrupted"), std::string::npos) << rest;
+  auto rest = expect_interrupted_call();
   // Terminated by the node: SIGTERM, and SIGKILL for the one that ignores it.
   EXPECT_NE(rest.find("exitcode-sleeper " + std::to_string(-SIGTERM) + "\n"), std::string::npos) << rest;
   EXPECT_NE(rest.find("exitcode-stubborn " + std::to_string(-SIGKILL) + "\n"), std::string::npos) << rest;
@@ -112,12 +140,8 @@ TEST_P(sigint, blocked_timed_join_is_interrupted_too) {
   ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
   auto t0 = mproc::test::steady::now();
   ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
-  int status = exit_status();
+  expect_interrupted_call();
   EXPECT_LT(mproc::test::steady::now() - t0, 10s) << "the 60 s join ran out instead";
-  auto rest = helper->read_rest(2000ms);
-  ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status << "; output:\n" << rest;
-  EXPECT_EQ(WEXITSTATUS(status), 3) << rest;
-  EXPECT_NE(rest.find("interrupted"), std::string::npos) << rest;
   expect_children_gone();
 }
 
@@ -128,24 +152,23 @@ TEST_P(sigint, ctrl_c_to_the_process_group_children_die_of_it) {
   ASSERT_EQ(mproc::test::read_stat(helper->pid())->pgrp, helper->pid());
   ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
   ASSERT_EQ(::kill(-helper->pid(), SIGINT), 0);
-  int status = exit_status();
-  auto rest = helper->read_rest(2000ms);
-  ASSERT_TRUE(WIFEXITED(status)) << "wait status " << status << "; output:\n" << rest;
-  EXPECT_EQ(WEXITSTATUS(status), 3) << rest;
+  auto rest = expect_interrupted_call();
   EXPECT_NE(rest.find("exitcode-sleeper " + std::to_string(-SIGINT) + "\n"), std::string::npos) << rest;
   EXPECT_NE(rest.find("exitcode-stubborn " + std::to_string(-SIGINT) + "\n"), std::string::npos) << rest;
   expect_children_gone();
 }
 
-TEST_P(sigint, busy_program_dies_of_sigint_after_reaping) {
-  ASSERT_NO_FATAL_FAILURE(launch("busy"));
-  ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
-  int status = exit_status();
-  ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
-  EXPECT_EQ(WTERMSIG(status), SIGINT);
-  expect_children_gone();
-  EXPECT_FALSE(fs::exists(runtime_dir)) << "removed before the node re-raised SIGINT";
+TEST_P(sigint, busy_program_dies_of_sigint_after_reaping) { expect_death_by_sigint_when_busy("busy"); }
+
+TEST_P(sigint, busy_program_with_a_pool_dies_of_sigint_after_reaping) {
+  // The pool's manager thread waits on its workers inside mproc (it joins each one that dies):
+  // those waits are mproc's own, not the program's, so nobody is there to take the interrupt.
+  expect_death_by_sigint_when_busy("pool-busy");
 }
+
+TEST_P(sigint, a_pool_get_is_interrupted) { expect_interrupted_pool_call("pool-get"); }
+TEST_P(sigint, a_pool_imap_is_interrupted) { expect_interrupted_pool_call("pool-imap"); }
+TEST_P(sigint, a_pool_join_is_interrupted) { expect_interrupted_pool_call("pool-join"); }
 
 TEST_P(sigint, interrupts_the_node_destructor_joining_children) {
   // The destructor joins non-daemon children without a time limit; Ctrl-C ends that wait and,

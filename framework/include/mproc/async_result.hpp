@@ -8,7 +8,8 @@
 // with the exception's type name and message; errc::worker_lost when its worker died running it
 // (and retries were used up); errc::closed when the pool was terminated first; errc::cancelled
 // after cancel();
-// errc::timeout when a timed get ran out.
+// errc::timeout when a timed get ran out; errc::interrupted when Ctrl-C (SIGINT) reached the node
+// while get() or wait() was blocked (README, "Lifetime rules").
 //
 // Thread safety: every member from any number of threads; get() may be called many times (it
 // copies the value). Destructor: releases this handle; the task runs on regardless.
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/error.hpp"
 #include "mproc/process.hpp"
 
@@ -66,14 +68,16 @@ class result_state {
     std::lock_guard lock{mutex_};
     return done_;
   }
+  /// False when `until` passed first; errc::interrupted on Ctrl-C.
   bool wait_until(std::chrono::steady_clock::time_point until) const {
     std::unique_lock lock{mutex_};
-    return ready_.wait_until(lock, until, [&] { return done_; });
+    return interruptible_wait(ready_, lock, until, [&] { return done_; }, "mproc::async_result: wait");
   }
   /// Waits; then the value, or rethrows the error.
   value_type get() const {
     std::unique_lock lock{mutex_};
-    ready_.wait(lock, [&] { return done_; });
+    interruptible_wait(ready_, lock, std::chrono::steady_clock::time_point::max(), [&] { return done_; },
+                       "mproc::async_result: get");
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }

@@ -18,6 +18,9 @@
 //    message), and the worker lives on. Every task has exactly one outcome.
 //  - An initializer that throws fails the pool's constructor (no endless respawn).
 //  - Long tasks never queue behind one another on a busy worker; short ones are batched.
+//  - Ctrl-C (SIGINT) ends a call blocked on the pool (get, wait, map, imap's next, join) with
+//    errc::interrupted, as it ends a blocked process join; the workers end with the node's other
+//    children. With no call blocked the program dies of SIGINT, as usual.
 //
 // Thread safety: every member from any number of threads. Results' callbacks run on the pool's
 // manager thread: keep them short, and do not call the pool's join() from them.
@@ -312,7 +315,7 @@ class imap_job final : public pool_job {
         bool have = ordered_ ? outcomes_.contains(next_seq_) : !outcomes_.empty();
         return have || (input_done_ && delivered_chunks_ == handed_);
       };
-      if (!changed_.wait_until(lock, until, can_go_on))
+      if (!interruptible_wait(changed_, lock, until, can_go_on, "mproc::pool imap: next"))
         throw error(errc::timeout, "mproc::pool imap: next");
     }
   }

@@ -13,7 +13,9 @@
 #include <cstdio>
 
 #include "../bootstrap.hpp"
+#include "../internal_wait.hpp"
 #include "mproc/async_result.hpp"
+#include "mproc/detail/program_wait.hpp"
 #include "mproc/entry.hpp"
 #include "mproc/node.hpp"
 #include "mproc/queue.hpp"
@@ -291,6 +293,8 @@ struct pool_core::state : std::enable_shared_from_this<pool_core::state> {
   }
 
   void run_manager() {
+    // Its joins of workers are the pool's business: a Ctrl-C belongs to the program's calls.
+    internal_wait_scope internal;
     std::vector<std::pair<chunk_record, std::exception_ptr>> lost;
     while (!stop) {
       std::vector<waitable> watch;
@@ -387,7 +391,8 @@ bool pool_core::join(std::chrono::steady_clock::time_point until) {
   std::unique_lock lock{s_->mutex};
   if (!s_->closed && !s_->terminated)
     throw error(errc::invalid_argument, "mproc::pool::join: close() or terminate() first");
-  return s_->changed.wait_until(lock, until, [&] { return s_->workers.empty() && s_->all_done(); });
+  return interruptible_wait(s_->changed, lock, until, [&] { return s_->workers.empty() && s_->all_done(); },
+                            "mproc::pool::join");
 }
 
 void pool_core::terminate() {
@@ -401,11 +406,19 @@ void pool_core::terminate() {
     dead = std::move(s_->workers);
     s_->workers.clear();
   }
-  for (auto& w : dead) {
-    std::error_code ec;
-    w->proc.kill(ec);
+  {
+    // Waits of the pool's own, also on the caller's thread (the destructor after a Ctrl-C, say):
+    // no interrupt ends them early or is taken from the program.
+    internal_wait_scope internal;
+    for (auto& w : dead) {
+      std::error_code ec;
+      w->proc.kill(ec);
+    }
+    for (auto& w : dead) {
+      std::error_code ec;
+      w->proc.join(std::chrono::seconds(5), ec);
+    }
   }
-  for (auto& w : dead) w->proc.join(std::chrono::seconds(5));
   {
     std::lock_guard lock{s_->mutex};
     for (auto& w : dead) s_->retired.push_back(std::move(w));
