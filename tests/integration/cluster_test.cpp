@@ -153,6 +153,23 @@ void start_far_process(int port, mproc::queue<int> pids) {
 }
 MPROC_ENTRY(start_far_process);
 
+// Regression: the thread that joins a process served for another node counted as a blocked call
+// of the program, so it took the SIGINT that should have ended a node that handles SIGINT.
+TEST_F(cluster, a_node_that_handles_sigint_dies_of_it_while_serving_a_process) {
+  mt::subprocess program{{MPROC_CLUSTER_NODE_HELPER, "--sigint-node", cookie_file.string()}};
+  watchdog.add(program.pid());
+  auto line = program.read_line(20s);
+  const std::string prefix = "mproc-node listening on 127.0.0.1:";
+  ASSERT_TRUE(line && line->rfind(prefix, 0) == 0) << line.value_or("EOF");
+  auto port = static_cast<std::uint16_t>(std::stoi(line->substr(prefix.size())));
+  auto far = mproc::cluster::join(node, "127.0.0.1", port, {.cookie = "the-secret"}).spawn_process(sleep_for_ms, 60000);
+  ASSERT_GT(far.pid(), 0);
+  ::kill(program.pid(), SIGINT);
+  auto status = program.wait(15s);
+  ASSERT_TRUE(status) << "the node ran on after SIGINT";
+  EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGINT) << *status;
+}
+
 TEST_F(cluster, processes_started_by_a_node_that_is_lost_are_terminated) {
   other_node b{cookie_file, watchdog};
   auto pids = node.make_queue<int>();

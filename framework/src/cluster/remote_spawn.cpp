@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "../internal_wait.hpp"
 #include "../node_impl.hpp"
 #include "encoded.hpp"
 #include "mproc/actor_error.hpp"
@@ -126,6 +127,8 @@ caf::expected<std::tuple<caf::actor, int, std::vector<caf::actor>>> start_remote
   served.processes.push_back(proc);
   served.actors.push_back(actor);
   served.joiners.emplace_back([proc, actor] {
+    // Our own wait, not the program's: it must not take the node's SIGINT (internal_wait.hpp).
+    mproc::detail::internal_wait_scope internal;
     std::error_code ignored;
     proc->join(ignored);
     caf::anon_send(actor, exited_atom::value, proc->exitcode().value_or(-SIGKILL));
