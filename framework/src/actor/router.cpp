@@ -555,6 +555,10 @@ void actor_router::connect_uplink(const std::string& path, std::chrono::steady_c
   if (ec) return void(why = "cannot connect to " + path);
   auto conn = std::make_shared<connection>(mailbox_runtime::instance().io(), std::move(fd));
   conn->set_direct_writes(true);
+  // A host mostly serves: its actors' answers go out on this connection, and a blocking request
+  // from inside a host is rare. Without gates its reads skip their extra epoll hop (measured:
+  // pinned round trip 18.0 -> 16.7 us); such a request takes the I/O thread's path instead.
+  conn->set_borrowable(false);
   struct handshake {
     bool done = false;
     std::error_code ec;

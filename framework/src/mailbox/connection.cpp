@@ -43,7 +43,7 @@ void connection::start(frame_handler on_frame, close_handler on_close) {
     on_frame_ = std::move(on_frame);
     on_close_ = std::move(on_close);
   }
-  if (direct_writes_) open_gates();
+  if (direct_writes_ && borrowable_) open_gates();
   asio::post(io_, [self = shared_from_this()] { self->read_some(); });
 }
 

@@ -117,6 +117,10 @@ class connection : public std::enable_shared_from_this<connection> {
   /// more at once, without a read that finds it empty. For connections that carry no
   /// descriptors. Call before start().
   void set_direct_writes(bool on) noexcept { direct_writes_ = on; }
+  /// Whether a latency-mode connection may be borrowed (default true): false keeps the socket in
+  /// Asio's own epoll set, without gates, which saves the gate's extra epoll hop per read for a
+  /// side that only serves (a host's uplink); borrow_reading then declines. Set before start().
+  void set_borrowable(bool on) noexcept { borrowable_ = on; }
 
   /// The reading of a latency-mode connection, borrowed from the I/O thread by a thread that is
   /// about to wait for an answer (borrow_reading). Move-only; one thread.
@@ -202,6 +206,7 @@ class connection : public std::enable_shared_from_this<connection> {
   int fd_;
   unique_fd gated_fd_;  // the socket, owned here once released from socket_
   std::optional<readiness_gate> read_gate_, write_gate_;
+  bool borrowable_ = true;
   wire::frame_splitter splitter_;
   arrived_fds arrived_fds_;  // I/O thread
   std::mutex dispatch_;  // held while a handler runs
