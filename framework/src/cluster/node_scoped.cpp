@@ -7,6 +7,7 @@
 
 #include "../actor/runtime.hpp"
 #include "../node_impl.hpp"
+#include "mproc/actor_runtime.hpp"
 
 namespace mproc::cluster::detail {
 namespace {
@@ -49,6 +50,13 @@ void end_with_node(const caf::actor& actor) {
     std::lock_guard lock{t.mutex};
     t.live.erase(addr);
   });
+}
+
+caf::actor spawn_lifetime_marker() {
+  // The int argument: CAF 0.17 dereferences a null argument tuple for function actors without one.
+  auto marker = actor_system().spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](caf::unit_t) {}}; }, 0);
+  end_with_node(marker);
+  return marker;
 }
 
 void end_now(const caf::actor& actor) noexcept {

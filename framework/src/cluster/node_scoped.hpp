@@ -12,6 +12,9 @@ namespace mproc::cluster::detail {
 
 /// Ends `actor` at the node's end, unless it ended before.
 void end_with_node(const caf::actor& actor);
+/// An actor that does nothing but live until end_now or the node's end: a stand-in for a
+/// lifetime that other actors monitor (a joined node, a handle that can put).
+caf::actor spawn_lifetime_marker();
 /// Ends `actor` now; a no-op once this process's actor system is gone.
 void end_now(const caf::actor& actor) noexcept;
 

@@ -15,6 +15,7 @@
 #include "mproc/actor_request.hpp"
 #include "mproc/actor_runtime.hpp"
 #include "queue_protocol.hpp"
+#include "watched_request.hpp"
 
 namespace mproc::cluster::detail {
 namespace {
@@ -51,16 +52,14 @@ struct relay_state {
 using relay_actor = caf::stateful_actor<relay_state>;
 
 /// Forwards one call and answers `rp` with the gateway's answer, or node_lost once the
-/// gateway's node is lost (CAF alone would leave the request waiting).
+/// gateway's node is lost.
 void forward(relay_actor* self, const std::string& capability, const std::string& call, caf::response_promise rp) {
   auto gateway = route_table::get().find(capability);
   if (!gateway) return void(rp.deliver(make_caf_error(errc::node_lost, "the host serving this queue is gone")));
   self->monitor(gateway);  // to forget the route when it goes (monitoring twice is harmless)
-  auto handle = self->request(gateway, caf::infinite, queue_call_atom::value, capability, call);
-  auto early = std::make_shared<mproc::detail::answer_on_exit>(caf::actor_cast<caf::strong_actor_ptr>(gateway),
-                                                               caf::actor_cast<caf::strong_actor_ptr>(self), handle.id());
-  handle.then([rp, early](std::string& out) mutable { rp.deliver(std::move(out)); },
-              [rp, early](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  watched_request(
+      self, gateway, [rp](std::string& out) mutable { rp.deliver(std::move(out)); },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, queue_call_atom::value, capability, call);
 }
 
 // The int argument: CAF 0.17 dereferences a null argument tuple for function actors without one.

@@ -8,6 +8,7 @@
 #include "cookie_proof.hpp"
 #include "crossing_handles.hpp"
 #include "encoded.hpp"
+#include "node_scoped.hpp"
 #include "tls.hpp"
 #include "mproc/actor_request.hpp"
 #include "mproc/cluster.hpp"
@@ -49,17 +50,6 @@ caf::actor connect(const std::string& host, std::uint16_t port, const join_optio
   return agent;
 }
 
-/// An actor that does nothing but live as long as this node: the remote node watches it and ends
-/// the processes we started there once it goes down (our end, or a lost connection). It must
-/// end before the actor system does (CAF crashes destroying a system with live registered
-/// actors, and sending it to another node registers it).
-caf::actor make_keeper() {
-  // The int argument: CAF 0.17 dereferences a null argument tuple for function actors without one.
-  auto keeper = actor_system().spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](caf::unit_t) {}}; }, 0);
-  mproc::detail::at_node_shutdown([keeper] { caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown); });
-  return keeper;
-}
-
 }  // namespace
 
 remote_node join(node& n, const std::string& host, std::uint16_t port, const join_options& options,
@@ -85,7 +75,9 @@ remote_node join(node& n, const std::string& host, std::uint16_t port, const joi
   }
   auto relay_socket = request<std::string>(ec, agent, options.timeout, detail::relay_path_atom::value);
   if (ec) return {};
-  return remote_node::access::make(std::move(agent), make_keeper(), std::move(*relay_socket), host, port,
+  // The keeper lives as long as this node: the remote node watches it and ends the processes we
+  // started there once it goes down (our end, or a lost connection).
+  return remote_node::access::make(std::move(agent), detail::spawn_lifetime_marker(), std::move(*relay_socket), host, port,
                                    options.timeout);
 }
 
@@ -120,7 +112,7 @@ remote_process remote_node::spawn_process_impl(const void* fn,
       err, agent_, timeout_, detail::spawn_process_atom::value, entry->name, args, keeper_, handles.capabilities,
       handles.gateways, handles.bridges);
   if (err) {
-    detail::connect_bridges(handles, {});
+    detail::abandon_bridges(handles.bridges);
     throw to_error(err, "mproc::cluster::remote_node::spawn_process " + entry->name);
   }
   auto& [actor, pid, their_bridges] = *started;

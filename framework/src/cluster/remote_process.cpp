@@ -10,6 +10,7 @@
 #include "mproc/actor_request.hpp"
 #include "mproc/actor_runtime.hpp"
 #include "remote_spawn.hpp"
+#include "watched_request.hpp"
 
 namespace mproc::cluster {
 namespace detail {
@@ -35,14 +36,11 @@ void at_remote_exit(const caf::actor& process_actor, std::function<void()> fn) {
   // An actor of ours that asks the process's actor to join, as remote_process::join does; the
   // answer (the exit code, or node_lost) is the end either way.
   actor_system().spawn([](caf::event_based_actor* self, caf::actor target, std::function<void()> done) -> caf::behavior {
-    auto handle = self->request(target, caf::infinite, join_atom::value);
-    auto early = std::make_shared<mproc::detail::answer_on_exit>(caf::actor_cast<caf::strong_actor_ptr>(target),
-                                                                 caf::actor_cast<caf::strong_actor_ptr>(self), handle.id());
-    auto end = [self, done, early](auto&&...) {
+    auto end = [self, done] {
       done();
       self->quit();
     };
-    handle.then([end](int) { end(); }, [end](caf::error&) { end(); });
+    watched_request(self, target, [end](int) { end(); }, [end](caf::error&) { end(); }, join_atom::value);
     return {[](caf::unit_t) {}};
   }, process_actor, std::move(fn));
 }

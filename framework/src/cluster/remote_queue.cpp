@@ -101,8 +101,7 @@ class remote_queue_core final : public queue_core {
     if (auto p = presence_.lock()) return p;
     // An actor that lives while this process holds a handle that can put: the relay watches it,
     // so the gateway learns when the handle goes, or this process (even SIGKILLed).
-    auto actor = actor_system().spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](caf::unit_t) {}}; }, 0);
-    end_with_node(actor);
+    auto actor = spawn_lifetime_marker();
     std::error_code ec;
     auto relay = find_relay(ec);
     if (!ec) (void)request<std::string>(ec, relay, answer_margin, relay_writer_atom::value, capability_, actor);
