@@ -5,6 +5,8 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 #include "encoded.hpp"
 #include "mproc/detail/pipe_core.hpp"
 #include "mproc/detail/queue_core.hpp"
@@ -61,7 +63,7 @@ std::string encode_for_node(const caf::actor& peer_agent, const std::string& pee
   auto& fds = at_end.fds;
   for (std::uint32_t i = 0; i < fds.size(); ++i) {
     if (!is_socket(fds.fds()[i])) {
-      connect_bridges(out, {});
+      abandon_bridges(out.bridges);
       throw error(errc::invalid_argument, "shared memory, locks and other descriptors cannot cross hosts (pipe ends can)");
     }
     out.bridges.push_back(start_pipe_bridge(std::make_shared<mproc::detail::pipe_core>(fds.take(i))));
@@ -71,10 +73,10 @@ std::string encode_for_node(const caf::actor& peer_agent, const std::string& pee
 }
 
 void connect_bridges(const crossing_handles& ours, const std::vector<caf::actor>& theirs) {
-  for (std::size_t i = 0; i < ours.bridges.size(); ++i) {
-    if (i < theirs.size()) caf::anon_send(ours.bridges[i], bridge_peer_atom::value, theirs[i]);
-    else caf::anon_send_exit(ours.bridges[i], caf::exit_reason::user_shutdown);
-  }
+  auto paired = std::min(ours.bridges.size(), theirs.size());
+  for (std::size_t i = 0; i < paired; ++i) caf::anon_send(ours.bridges[i], bridge_peer_atom::value, theirs[i]);
+  // An answer with fewer bridges than we sent (it should not happen): those ends cannot talk.
+  abandon_bridges({ours.bridges.begin() + static_cast<std::ptrdiff_t>(paired), ours.bridges.end()});
 }
 
 void accept_handles(const crossing_handles& in, mproc::detail::transfer_bundle& passed,

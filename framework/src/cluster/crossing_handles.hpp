@@ -36,15 +36,14 @@ struct crossing_handles {
 std::string encode_for_node(const caf::actor& peer_agent, const std::string& peer_relay_socket,
                             const std::function<std::vector<std::byte>()>& encode,
                             crossing_handles& out, mproc::detail::transfer_bundle& at_end);
-/// Starting side: the serving node answered with its bridges (in order); or, with none, the
-/// start failed and ours end.
+/// Starting side: the serving node answered with its bridges (in order).
 void connect_bridges(const crossing_handles& ours, const std::vector<caf::actor>& theirs);
 
 /// Serving side: routes the gateways, bridges every pipe end; `passed` gets the process's
 /// descriptors, `bridges` our side of each bridge.
 void accept_handles(const crossing_handles& in, mproc::detail::transfer_bundle& passed,
                     std::vector<caf::actor>& bridges, std::error_code& ec);
-/// Serving side: the process did not start; the bridges end.
+/// Either side: the process did not start; these bridges end.
 void abandon_bridges(const std::vector<caf::actor>& bridges) noexcept;
 
 }  // namespace mproc::cluster::detail

@@ -13,6 +13,7 @@
 #include "encoded.hpp"
 #include "mproc/actor_error.hpp"
 #include "mproc/actor_runtime.hpp"
+#include "node_scoped.hpp"
 #include "queue_protocol.hpp"
 
 namespace mproc::cluster::detail {
@@ -37,15 +38,12 @@ struct gateway_table {
     return t;
   }
 
+  /// The gateways themselves end with the node (end_with_node); their waiting calls stop here.
   void stop_all() {
-    std::map<key, gateway_ref> ending;
-    {
-      std::lock_guard lock{mutex};
-      stopping = true;
-      ending.swap(live);
-      hook_installed = false;
-    }
-    for (auto& [k, ref] : ending) caf::anon_send_exit(ref.gateway, caf::exit_reason::user_shutdown);
+    std::lock_guard lock{mutex};
+    stopping = true;
+    live.clear();
+    hook_installed = false;
   }
 };
 
@@ -210,22 +208,26 @@ gateway_ref queue_gateway_for(const std::shared_ptr<queue_core>& core, const caf
   auto& table = gateway_table::get();
   const auto& token = core->token();
   gateway_table::key key{token.path, token.queue_id, peer_agent.node()};
-  std::lock_guard lock{table.mutex};
-  if (auto it = table.live.find(key); it != table.live.end()) return it->second;
-  if (!table.hook_installed) {
-    table.hook_installed = true;
-    table.stopping = false;
-    // Before the actor system ends: a gateway another node knows is registered with CAF.
-    mproc::detail::at_node_shutdown([] { gateway_table::get().stop_all(); });
-  }
   gateway_ref ref{{}, make_nonce()};
-  ref.gateway = actor_system().spawn(gateway, core, ref.capability, peer_agent);
+  {
+    std::lock_guard lock{table.mutex};
+    if (auto it = table.live.find(key); it != table.live.end()) return it->second;
+    if (!table.hook_installed) {
+      table.hook_installed = true;
+      table.stopping = false;
+      mproc::detail::at_node_shutdown([] { gateway_table::get().stop_all(); });
+    }
+    ref.gateway = actor_system().spawn(gateway, core, ref.capability, peer_agent);
+    table.live.emplace(key, ref);
+  }
+  // Outside the lock: a gateway that already ended (its peer was gone) runs these at once.
+  // Before the actor system ends: a gateway another node knows is registered with CAF.
+  end_with_node(ref.gateway);
   ref.gateway->attach_functor([key, capability = ref.capability] {
     auto& t = gateway_table::get();
     std::lock_guard l{t.mutex};
     if (auto it = t.live.find(key); it != t.live.end() && it->second.capability == capability) t.live.erase(it);
   });
-  table.live.emplace(key, ref);
   return ref;
 }
 
