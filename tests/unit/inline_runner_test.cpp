@@ -7,7 +7,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <caf/all.hpp>
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <future>
 #include <thread>
 #include <vector>
@@ -66,6 +69,7 @@ class inline_runner : public ::testing::Test {
   }
 
   caf::actor_system& sys() { return sys_; }
+  friend int chunks_whose_second_run_stayed_inline(inline_runner&, int, std::chrono::nanoseconds);
   std::thread::id io_thread() const { return thread_.get_id(); }
   boost::asio::io_context& io() { return io_; }
 
@@ -78,6 +82,35 @@ class inline_runner : public ::testing::Test {
   detail_runner runner_{sys_, io_};
   std::vector<caf::actor> actors_;
 };
+
+/// Delivers `chunks` times two runs' worth of ints at once to an actor whose handler spins for
+/// `work`, each chunk after the last was handled: in how many chunks the second run's messages
+/// all ran on the I/O thread (the first run's always do: the chunk finds the actor idle). -1 when
+/// a chunk was not handled within 10 s.
+int chunks_whose_second_run_stayed_inline(inline_runner& t, int chunks, std::chrono::nanoseconds work) {
+  constexpr int run = static_cast<int>(detail_runner::max_inline_messages);
+  std::mutex m;
+  std::condition_variable handled;
+  std::vector<std::thread::id> ran_on;
+  auto a = t.spawn([&](caf::event_based_actor*, int) -> caf::behavior {
+    return {[&, work](int) {
+      for (auto until = std::chrono::steady_clock::now() + work; std::chrono::steady_clock::now() < until;) {
+      }
+      std::lock_guard lock{m};
+      ran_on.push_back(std::this_thread::get_id());
+      handled.notify_all();
+    }};
+  });
+  int stayed = 0;
+  for (int c = 0; c < chunks; ++c) {
+    t.deliver(a, std::vector<int>(2 * run, 1));
+    std::unique_lock lock{m};
+    auto want = static_cast<std::size_t>((c + 1) * 2 * run);
+    if (!handled.wait_for(lock, 10s, [&] { return ran_on.size() == want; })) return -1;
+    stayed += std::all_of(ran_on.end() - run, ran_on.end(), [&](auto id) { return id == t.io_thread(); });
+  }
+  return stayed;
+}
 
 TEST_F(inline_runner, an_idle_actor_runs_on_the_thread_that_delivered_its_message) {
   std::promise<std::thread::id> ran_on;
@@ -105,6 +138,19 @@ TEST_F(inline_runner, more_messages_than_one_run_takes_all_arrive_in_order) {
   auto f = done.get_future();
   ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(f.get(), xs);
+}
+
+TEST_F(inline_runner, a_cheap_actor_with_more_than_a_run_to_do_stays_on_the_io_thread) {
+  // Before, every run after the first went to a scheduler thread (0 of 40 here). A run preempted
+  // on a busy machine looks expensive and goes there: most chunks, not all, stay.
+  int stayed = chunks_whose_second_run_stayed_inline(*this, 40, 0ns);
+  EXPECT_GE(stayed, 20);
+}
+
+TEST_F(inline_runner, an_actor_whose_runs_are_expensive_goes_to_the_scheduler) {
+  // A run of 32 messages takes at least 32 * 5 us, more than max_cheap_run.
+  static_assert(detail_runner::max_inline_messages * 5us > detail_runner::max_cheap_run);
+  EXPECT_EQ(chunks_whose_second_run_stayed_inline(*this, 5, 5us), 0);
 }
 
 TEST_F(inline_runner, a_handler_that_waits_for_the_io_thread_does_not_deadlock_and_inline_runs_resume) {

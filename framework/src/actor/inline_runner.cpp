@@ -156,9 +156,13 @@ void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_elem
   dest->enqueue(std::move(what), this);
   woken = nullptr;
   if (job == nullptr) return;
-  watch_->pending.fetch_add(1);
   // Posted, not run here: the connection's frame loop goes on first, and a run that blocks
   // leaves that loop free for the watcher to drive.
+  post_run(job);
+}
+
+void inline_runner::post_run(caf::resumable* job) {
+  watch_->pending.fetch_add(1);
   boost::asio::post(io_, [this, job] {
     run(job);
     watch_->pending.fetch_sub(1);
@@ -176,15 +180,18 @@ void inline_runner::exec_later(caf::resumable* job) {
 void inline_runner::run(caf::resumable* job) {
   if (watch_->state.load() != idle || watch_->stopped.load()) return system().scheduler().enqueue(job);
   watch_->begin_run(watch_);
+  auto began = std::chrono::steady_clock::now();
   auto result = job->resume(this, max_inline_messages);
+  bool cheap = std::chrono::steady_clock::now() - began < max_cheap_run;
   // A spawn inside the run left a reference to the system's logger in this thread (CAF keeps one
   // per spawning thread); the system's destructor waits for it, and this thread outlives it.
   caf::logger::set_current_actor_system(nullptr);
   watch_->end_run();
   // As CAF's worker does: the reference CAF gave with the job goes with it to the scheduler,
   // or is dropped.
-  if (result == caf::resumable::resume_later) system().scheduler().enqueue(job);
-  else intrusive_ptr_release(job);
+  if (result != caf::resumable::resume_later) return intrusive_ptr_release(job);
+  if (!cheap) return system().scheduler().enqueue(job);
+  post_run(job);
 }
 
 }  // namespace mproc::detail
