@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -69,6 +70,7 @@ class inline_runner : public ::testing::Test {
   }
 
   caf::actor_system& sys() { return sys_; }
+  detail_runner& runner() { return runner_; }
   friend int chunks_whose_second_run_stayed_inline(inline_runner&, int, std::chrono::nanoseconds);
   std::thread::id io_thread() const { return thread_.get_id(); }
   boost::asio::io_context& io() { return io_; }
@@ -151,6 +153,32 @@ TEST_F(inline_runner, an_actor_whose_runs_are_expensive_goes_to_the_scheduler) {
   // A run of 32 messages takes at least 32 * 5 us, more than max_cheap_run.
   static_assert(detail_runner::max_inline_messages * 5us > detail_runner::max_cheap_run);
   EXPECT_EQ(chunks_whose_second_run_stayed_inline(*this, 5, 5us), 0);
+}
+
+TEST_F(inline_runner, an_actor_woken_within_a_batch_runs_when_the_batch_ends_on_that_thread) {
+  std::atomic<bool> ran{false};
+  std::promise<std::thread::id> ran_on;
+  auto a = spawn([&](caf::event_based_actor*, int) -> caf::behavior {
+    return {[&](int) {
+      ran = true;
+      ran_on.set_value(std::this_thread::get_id());
+    }};
+  });
+  std::promise<std::pair<bool, bool>> seen;  // ran before end_batch, ran when it returned
+  boost::asio::post(io(), [&] {
+    runner().begin_batch();
+    runner().deliver(caf::actor_cast<caf::strong_actor_ptr>(a),
+                     caf::make_mailbox_element(nullptr, caf::make_message_id(), {}, caf::make_message(1)));
+    bool before = ran;
+    runner().end_batch();
+    seen.set_value({before, ran.load()});
+  });
+  auto s = seen.get_future();
+  ASSERT_EQ(s.wait_for(10s), std::future_status::ready);
+  auto [before, after] = s.get();
+  EXPECT_FALSE(before);
+  EXPECT_TRUE(after);  // without the batch the run would wait for a later turn of the I/O thread
+  EXPECT_EQ(ran_on.get_future().get(), io_thread());
 }
 
 TEST_F(inline_runner, a_handler_that_waits_for_the_io_thread_does_not_deadlock_and_inline_runs_resume) {

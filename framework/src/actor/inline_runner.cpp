@@ -9,12 +9,17 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace mproc::detail {
 namespace {
 
 /// Set while deliver() enqueues: where exec_later keeps the actor that this enqueue woke.
 thread_local caf::resumable** woken = nullptr;
+
+/// The runner whose batch is open on this thread (begin_batch), and the actors it woke so far.
+thread_local inline_runner* batching = nullptr;
+thread_local std::vector<caf::resumable*> batch;
 
 /// Reaches the mutex and condition variable a blocking actor waits on (protected in CAF: a
 /// derived class may name them; it is never instantiated).
@@ -156,9 +161,19 @@ void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_elem
   dest->enqueue(std::move(what), this);
   woken = nullptr;
   if (job == nullptr) return;
-  // Posted, not run here: the connection's frame loop goes on first, and a run that blocks
-  // leaves that loop free for the watcher to drive.
+  // Not run here: the connection's frame loop goes on first, and a run that blocks leaves that
+  // loop free for the watcher to drive.
+  if (batching == this) return batch.push_back(job);
   post_run(job);
+}
+
+void inline_runner::begin_batch() noexcept { batching = this; }
+
+void inline_runner::end_batch() {
+  batching = nullptr;
+  // By index: a run may not add to this batch (it is closed), but the vector is reused.
+  for (std::size_t i = 0; i < batch.size(); ++i) run(batch[i]);
+  batch.clear();
 }
 
 void inline_runner::post_run(caf::resumable* job) {

@@ -6,8 +6,9 @@
 // that worker. Run inline, the actor answers from the thread that read the request.
 //
 // How: deliver() enqueues with this execution unit; when the enqueue wakes an idle actor, CAF
-// hands the actor to exec_later(), which keeps it. It then runs in a handler posted to the I/O
-// thread (outside the connection's frame loop), for at most `max_inline_messages`. An actor with
+// hands the actor to exec_later(), which keeps it. It then runs on the I/O thread outside the
+// connection's frame loop (after it, within a batch; else in a posted handler), for at most
+// `max_inline_messages`. An actor with
 // more left runs again in a handler posted behind the I/O thread's other work if its run was
 // cheap (under `max_cheap_run`): a stream of small messages then costs no hand-over between the
 // I/O thread and a scheduler thread (which, on two CPUs shared with the sender, made one-way
@@ -58,6 +59,13 @@ class inline_runner final : public caf::execution_unit {
 
   /// Enqueues `what` to the local actor `dest`; an actor this wakes runs soon on this thread.
   void deliver(const caf::strong_actor_ptr& dest, caf::mailbox_element_ptr what);
+
+  /// Around the frames of one read on the thread that runs the I/O context (connection's read
+  /// hooks): an actor that deliver() wakes in between runs at end_batch(), once the connection's
+  /// next read is on its way, instead of in a posted handler, which cost the I/O thread a turn of
+  /// its epoll (a syscall) before every run. Not nested.
+  void begin_batch() noexcept;
+  void end_batch();
 
   void exec_later(caf::resumable* job) override;
 

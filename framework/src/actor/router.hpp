@@ -156,6 +156,9 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   void kill_process_proxies(std::uint32_t pid, const caf::error& reason);
   void accept_next();
   void on_accepted(unique_fd fd);
+  /// Actors that the frames of one read of `conn` wake run after that read, on its thread
+  /// (inline_runner::begin_batch). Before conn->start().
+  void batch_inline_runs(connection& conn);
   void on_host_hello(const std::shared_ptr<connection>& conn, std::span<const std::byte> payload,
                      std::shared_ptr<std::uint32_t> bound_pid);
   void on_downlink_closed(std::uint32_t pid);

@@ -223,17 +223,21 @@ void connection::read_some() {
     return finish(splitter_.buffered() == 0 ? std::error_code{} : make_error_code(errc::bad_message));
   }
   splitter_.commit(n);
-  if (!dispatch()) return;
-  if (direct_writes_ && n < room.size()) {
-    // Latency mode: the read drained the socket (a stream socket returns all it has up to the
-    // room; only descriptors, which these connections do not carry, end a read early), so wait
-    // for the next bytes without reading EAGAIN first: a syscall and a handler less per message.
-    // Safe with edge-triggered epoll since only this thread runs the context now: no epoll_wait
-    // can report (and drop) the next edge before this wait is queued.
-    return wait_readable();
+  if (before_frames_) before_frames_();
+  if (dispatch()) {
+    if (direct_writes_ && n < room.size()) {
+      // Latency mode: the read drained the socket (a stream socket returns all it has up to the
+      // room; only descriptors, which these connections do not carry, end a read early), so wait
+      // for the next bytes without reading EAGAIN first: a syscall and a handler less per message.
+      // Safe with edge-triggered epoll since only this thread runs the context now: no epoll_wait
+      // can report (and drop) the next edge before this wait is queued.
+      wait_readable();
+    } else {
+      // Posted rather than looped: other connections on this I/O thread get their turn.
+      asio::post(io_, [self = shared_from_this()] { self->read_some(); });
+    }
   }
-  // Posted rather than looped: other connections on this I/O thread get their turn.
-  asio::post(io_, [self = shared_from_this()] { self->read_some(); });
+  if (after_frames_) after_frames_();
 }
 
 void connection::wait_readable() {

@@ -122,6 +122,14 @@ class connection : public std::enable_shared_from_this<connection> {
   /// side that only serves (a host's uplink); borrow_reading then declines. Set before start().
   void set_borrowable(bool on) noexcept { borrowable_ = on; }
 
+  /// Calls `before` on the I/O thread before the frames of one of its reads go to the frame
+  /// handler, and `after` once they went and the next read is on its way (also when the
+  /// connection ended meanwhile). Not around a borrower's reads. Set before start().
+  void set_read_hooks(std::function<void()> before, std::function<void()> after) {
+    before_frames_ = std::move(before);
+    after_frames_ = std::move(after);
+  }
+
   /// The reading of a latency-mode connection, borrowed from the I/O thread by a thread that is
   /// about to wait for an answer (borrow_reading). Move-only; one thread.
   /// Destructor: hands the reading back to the I/O thread, with what is left (bytes, an error).
@@ -210,6 +218,7 @@ class connection : public std::enable_shared_from_this<connection> {
   wire::frame_splitter splitter_;
   arrived_fds arrived_fds_;  // I/O thread
   std::mutex dispatch_;  // held while a handler runs
+  std::function<void()> before_frames_, after_frames_;  // set before start()
   frame_handler on_frame_;   // guarded by dispatch_
   close_handler on_close_;   // guarded by dispatch_
 
