@@ -176,10 +176,10 @@ void inline_runner::end_batch() {
   batch.clear();
 }
 
-void inline_runner::post_run(caf::resumable* job) {
+void inline_runner::post_run(caf::resumable* job, int expensive_runs) {
   watch_->pending.fetch_add(1);
-  boost::asio::post(io_, [this, job] {
-    run(job);
+  boost::asio::post(io_, [this, job, expensive_runs] {
+    run(job, expensive_runs);
     watch_->pending.fetch_sub(1);
   });
 }
@@ -192,7 +192,7 @@ void inline_runner::exec_later(caf::resumable* job) {
   system().scheduler().enqueue(job);
 }
 
-void inline_runner::run(caf::resumable* job) {
+void inline_runner::run(caf::resumable* job, int expensive_runs) {
   if (watch_->state.load() != idle || watch_->stopped.load()) return system().scheduler().enqueue(job);
   watch_->begin_run(watch_);
   auto began = std::chrono::steady_clock::now();
@@ -205,8 +205,10 @@ void inline_runner::run(caf::resumable* job) {
   // As CAF's worker does: the reference CAF gave with the job goes with it to the scheduler,
   // or is dropped.
   if (result != caf::resumable::resume_later) return intrusive_ptr_release(job);
-  if (!cheap) return system().scheduler().enqueue(job);
-  post_run(job);
+  // One expensive run may be a preemption of this thread: only a second one in a row counts.
+  expensive_runs = cheap ? 0 : expensive_runs + 1;
+  if (expensive_runs >= 2) return system().scheduler().enqueue(job);
+  post_run(job, expensive_runs);
 }
 
 }  // namespace mproc::detail

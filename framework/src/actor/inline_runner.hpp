@@ -9,8 +9,8 @@
 // hands the actor to exec_later(), which keeps it. It then runs on the I/O thread outside the
 // connection's frame loop (after it, within a batch; else in a posted handler), for at most
 // `max_inline_messages`. An actor with
-// more left runs again in a handler posted behind the I/O thread's other work if its run was
-// cheap (under `max_cheap_run`): a stream of small messages then costs no hand-over between the
+// more left runs again in a handler posted behind the I/O thread's other work unless two runs in a
+// row were expensive (`max_cheap_run` or longer; one may be a preemption): a stream of small messages then costs no hand-over between the
 // I/O thread and a scheduler thread (which, on two CPUs shared with the sender, made one-way
 // throughput swing between 0.7M and 1.5M msg/s with the threads' placement). An expensive run
 // goes to the scheduler, so actors that compute still run in parallel on CAF's threads.
@@ -48,8 +48,8 @@ class inline_runner final : public caf::execution_unit {
  public:
   static constexpr std::size_t max_inline_messages = 32;
   static constexpr std::chrono::microseconds watch_period{1000};
-  /// Wall-clock time of a run under which the actor's next run stays inline (a preempted run
-  /// looks expensive: that actor goes to the scheduler until its mailbox is empty, as before).
+  /// Wall-clock time of a run under which it counts as cheap (a preempted run looks expensive:
+  /// so two in a row send an actor to the scheduler, until its mailbox is empty, as before).
   static constexpr std::chrono::microseconds max_cheap_run{50};
 
   inline_runner(caf::actor_system& sys, boost::asio::io_context& io);
@@ -75,8 +75,9 @@ class inline_runner final : public caf::execution_unit {
 
  private:
   struct watch;
-  void run(caf::resumable* job);
-  void post_run(caf::resumable* job);
+  /// `expensive_runs`: how many runs of this actor in a row took max_cheap_run or longer.
+  void run(caf::resumable* job, int expensive_runs = 0);
+  void post_run(caf::resumable* job, int expensive_runs = 0);
 
   boost::asio::io_context& io_;
   std::shared_ptr<watch> watch_;

@@ -124,12 +124,9 @@ void connection::take_pending() {
 
 void connection::kick(std::unique_lock<std::mutex>& lock, bool now) {
   appended_ = written_total_ + (inflight_.size() - inflight_sent_) + pending_.size();
-  // Every append counts, written directly or not: "idle" is a pause of the appending, so a stream
-  // that a write of the I/O thread held up for a while does not turn into direct writes.
-  bool idle = direct_writes_ && idle_since_last_kick();
   if (writing_ || ended_) return;
   writing_ = true;
-  if (direct_writes_ && (idle || now) && pending_marks_.empty() && inflight_sent_ == inflight_.size()) {
+  if (direct_writes_ && (idle_since_last_kick() || now) && pending_marks_.empty() && inflight_sent_ == inflight_.size()) {
     // writing_ makes this thread the writer: the I/O thread starts no write meanwhile.
     take_pending();
     lock.unlock();
@@ -157,6 +154,9 @@ void connection::write_some() {
       std::lock_guard lock{mutex_};
       if (pending_.empty() || ended_) {
         writing_ = false;
+        // The end of a write counts as a kick: a stream that this write held up for a while
+        // then goes on through this thread, not in direct writes of one message each.
+        if (direct_writes_) last_kick_ = std::chrono::steady_clock::now();
         written_.notify_all();
         return;
       }
