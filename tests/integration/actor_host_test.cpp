@@ -14,6 +14,7 @@
 #include <mproc/actor_request.hpp>
 #include <mproc/node.hpp>
 
+#include "../../framework/src/actor/router.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -334,6 +335,45 @@ caf::behavior busy_impl(caf::stateful_actor<int>* self, int) {
   };
 }
 MPROC_ACTOR(busy_impl);
+
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+/// hold: no answer until release, which answers every held request with its number.
+caf::behavior gate_impl(caf::stateful_actor<std::vector<std::pair<caf::response_promise, int>>>* self, int) {
+  return {
+      [self](hold_atom, int i) {
+        auto promise = self->make_response_promise();
+        self->state.emplace_back(promise, i);
+        return promise;
+      },
+      [self](release_atom) {
+        for (auto& [promise, i] : self->state) promise.deliver(i);
+        self->state.clear();
+      },
+  };
+}
+MPROC_ACTOR(gate_impl);
+
+TEST_F(actor_handles, requests_sent_before_any_answer_leave_at_once_and_all_get_their_answers) {
+  // A blocking requester reads for its answer (up to 0.2 ms) only while it has no other request
+  // outstanding: before, each of these requests waited the whole 0.2 ms for an answer that does
+  // not come, so n of them took at least n * 0.2 ms to leave.
+  auto gate = host.spawn("gate_impl", 0);
+  caf::scoped_actor self{mproc::actor_system()};
+  constexpr int n = 200;
+  using handle = decltype(self->request(gate, 10s, hold_atom::value, 0));
+  std::vector<handle> handles;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) handles.push_back(self->request(gate, 10s, hold_atom::value, i));
+  auto sending = std::chrono::steady_clock::now() - t0;
+  caf::anon_send(gate, release_atom::value);
+  int wrong = 0;
+  for (int i = 0; i < n; ++i) handles[i].receive([&](int r) { wrong += r != i; }, [&](caf::error&) { ++wrong; });
+  EXPECT_EQ(wrong, 0);
+#if !defined(__SANITIZE_THREAD__)  // TSan alone can make 200 requests take that long to send
+  EXPECT_LT(sending, n * mproc::detail::actor_router::answer_wait) << "the requests waited for answers one by one";
+#endif
+}
 
 TEST_F(actor_handles, several_threads_requesting_at_once_each_get_their_own_answers) {
   auto calc = host.spawn<calc_actor>(calc_impl, 1000);

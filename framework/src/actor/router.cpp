@@ -131,14 +131,20 @@ void actor_router::forward(std::uint32_t pid, caf::actor_id aid, caf::strong_act
   if (auto err = encode_envelope(buffer, sender, aid, mid, stages, content))
     return refuse(pid, aid, sender, mid, make_caf_error(errc::wrong_type, "cannot serialize message: " + sys_.render(err)));
   std::pair<caf::actor_id, std::uint64_t> key{};
+  bool fanning_out = false;  // the sender has another request outstanding
   if (mid.is_request() && sender) {
     key = {sender->id(), mid.response_id().integer_value()};
+    auto now = std::chrono::steady_clock::now();
     std::lock_guard lock{pending_mutex_};
-    pending_[key] = {pid, aid, caf::actor_cast<caf::actor_addr>(sender)};
+    // The map is ordered by requester first: its other requests are next to this key.
+    for (auto it = pending_.lower_bound({key.first, 0});
+         !fanning_out && it != pending_.end() && it->first.first == key.first; ++it)
+      fanning_out = now - it->second.sent < fan_out_window;
+    pending_[key] = {pid, aid, caf::actor_cast<caf::actor_addr>(sender), now};
   }
   // Borrowed before the request leaves, so that even a quick answer wakes only this thread. Not
   // on the I/O thread (or the watcher driving it): that one reads the connection anyway.
-  auto reading = waits_on_this_thread(sender, mid, ctx) &&
+  auto reading = !fanning_out && waits_on_this_thread(sender, mid, ctx) &&
                          !mailbox_runtime::instance().io().get_executor().running_in_this_thread()
                      ? conn->borrow_reading()
                      : connection::reading_lease{};

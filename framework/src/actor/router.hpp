@@ -85,13 +85,18 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
   /// A request that a blocking actor sends from its own thread (`ctx` is its context) returns
   /// once its answer is in the actor's mailbox, or after at most `answer_wait`: this thread reads
   /// the answer from the connection itself (connection::borrow_reading), since it would only wait for
-  /// it next, and the wake-up of the I/O thread between the socket and it is saved.
+  /// it next, and the wake-up of the I/O thread between the socket and it is saved. Only while it
+  /// has no other request outstanding (sent less than `fan_out_window` ago): requests sent one
+  /// after another before any answer (a fan-out) leave at once, not `answer_wait` apart.
   void forward(std::uint32_t pid, caf::actor_id aid, caf::strong_actor_ptr sender, caf::message_id mid,
                const caf::mailbox_element::forwarding_stack& stages, caf::message content,
                caf::execution_unit* ctx = nullptr);
   /// How long a blocking requester reads its connection for its answer before it leaves that to
   /// the I/O thread: several round trips, so that a quick actor's answer is read here.
   static constexpr std::chrono::microseconds answer_wait{200};
+  /// How long an outstanding request of a requester counts as a fan-out in progress (an older one
+  /// may never be answered: a request that timed out keeps its entry until its answer comes).
+  static constexpr std::chrono::seconds fan_out_window{1};
 
   // -- parent side ---------------------------------------------------------------------------
   /// Listens for hosts (lazily) and returns the socket path.
@@ -201,6 +206,7 @@ class actor_router : public caf::proxy_registry::backend, public std::enable_sha
     std::uint32_t pid;
     caf::actor_id aid;
     caf::actor_addr requester;
+    std::chrono::steady_clock::time_point sent;
   };
   std::mutex pending_mutex_;
   std::map<std::pair<caf::actor_id, std::uint64_t>, pending_request> pending_;
