@@ -22,11 +22,17 @@
 //                 with that pool, block in a task's get(), in imap over two more long tasks, or
 //                 in close() + join(); on errc::interrupted print "interrupted" and return 3
 //                 (4 for any other outcome)
+//   host-stop     start an actor host whose actor makes it ignore SIGTERM, then block in
+//                 actor_host::stop(60 s) (a wait of mproc's own: it must not take the interrupt,
+//                 so the node dies of SIGINT); print "stop-returned" and return 5 if it returns
 //   shutdown      return from main: the node's destructor blocks joining both children
 //   unhandled     like busy, but with node_options::handle_sigint = false
+#include <mproc/actor_host.hpp>
+#include <mproc/actor_request.hpp>
 #include <mproc/mproc.hpp>
 #include <unistd.h>
 
+#include <caf/all.hpp>
 #include <chrono>
 #include <csignal>
 #include <iostream>
@@ -112,8 +118,25 @@ int report_interrupted_pool_call(const std::string& mode, mproc::pool& pool, mpr
   return 4;
 }
 
+/// Makes its host process ignore SIGTERM (so only SIGKILL ends it); answers what it is sent.
+caf::behavior sigterm_ignorer(caf::event_based_actor*, int) {
+  std::signal(SIGTERM, SIG_IGN);
+  return {[](int x) { return x; }};
+}
+
+int report_stopped_host(mproc::node& node) {
+  auto host = mproc::spawn_host(node);
+  announce("host", host.pid());
+  mproc::request<int>(host.spawn("sigterm_ignorer", 0), std::chrono::seconds(10), 1);  // it is set up
+  announce("ready", ::getpid());
+  host.stop(std::chrono::seconds(60));
+  announce("stop-returned", ::getpid());
+  return 5;
+}
+
 }  // namespace
 
+MPROC_ACTOR(sigterm_ignorer);
 MPROC_ENTRY(sleep_long);
 MPROC_ENTRY(stubborn_sleep);
 MPROC_ENTRY(long_task);
@@ -121,7 +144,7 @@ MPROC_ENTRY(long_item);
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: sigint_helper <join|timed-join|busy|pool-busy|pool-get|pool-imap|pool-join|shutdown|unhandled> <method> <runtime-root>\n";
+    std::cerr << "usage: sigint_helper <join|timed-join|busy|pool-busy|pool-get|pool-imap|pool-join|host-stop|shutdown|unhandled> <method> <runtime-root>\n";
     return 2;
   }
   std::string mode = argv[1], method = argv[2];
@@ -145,6 +168,7 @@ int main(int argc, char** argv) {
     pool.emplace(node, 2);
     for (int i = 0; i < 2; ++i) tasks.push_back(pool->apply_async(long_task));
   }
+  if (mode == "host-stop") return report_stopped_host(node);
   announce("ready", ::getpid());
   if (mode == "join" || mode == "timed-join") return report_interrupted_join(sleeper, stubborn, mode == "timed-join");
   if (mode == "shutdown") return 0;  // ~node joins the children: only SIGINT ends that

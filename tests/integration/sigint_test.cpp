@@ -166,6 +166,18 @@ TEST_P(sigint, busy_program_with_a_pool_dies_of_sigint_after_reaping) {
   expect_death_by_sigint_when_busy("pool-busy");
 }
 
+TEST_P(sigint, a_program_stopping_an_actor_host_dies_of_sigint) {
+  // actor_host::stop (and its destructor) waits for the host's end inside mproc: a wait of its
+  // own, which must not take the interrupt (before, the program ran on after Ctrl-C).
+  ASSERT_NO_FATAL_FAILURE(launch("host-stop"));
+  ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
+  ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
+  int status = exit_status();
+  ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+  expect_children_gone();
+}
+
 TEST_P(sigint, a_pool_get_is_interrupted) { expect_interrupted_pool_call("pool-get"); }
 TEST_P(sigint, a_pool_imap_is_interrupted) { expect_interrupted_pool_call("pool-imap"); }
 TEST_P(sigint, a_pool_join_is_interrupted) { expect_interrupted_pool_call("pool-join"); }

@@ -109,6 +109,8 @@ class actor_host {
   /// True while the host process runs.
   bool is_alive() const;
   /// Ends the host process: SIGTERM, SIGKILL after `grace`, then joins it. No-op when empty.
+  /// Not interrupted by Ctrl-C (a wait of mproc's own: the node ends its children and, with no
+  /// call of the program blocked, dies of SIGINT).
   void stop(duration grace = std::chrono::seconds(1));
   /// Gives the process up: it keeps running until its parent ends (or, dedicated, its actor does).
   void release() noexcept;

@@ -1,5 +1,6 @@
 #include <mutex>
 
+#include "../internal_wait.hpp"
 #include "../process_state.hpp"
 #include "mproc/actor_host.hpp"
 #include "mproc/actor_request.hpp"
@@ -58,6 +59,9 @@ bool actor_host::is_alive() const { return state_ && state_->proc.is_alive(); }
 void actor_host::stop(duration grace) {
   if (!state_) return;
   std::lock_guard lock{state_->mutex};
+  // A wait of mproc's own, bounded by `grace`: Ctrl-C meanwhile is the node's to act on (it ends
+  // the children and dies of SIGINT), not an interrupt of this wait that nobody would report.
+  detail::internal_wait_scope internal;
   std::error_code ec;
   state_->proc.terminate(ec);
   if (!state_->proc.join(grace, ec)) {
@@ -105,6 +109,7 @@ actor_host spawn_host_impl(node& n, const host_options& options, std::error_code
   auto runtime = rt.router().await_host(detail::process_access::state(state->proc),
                                         detail::deadline_after(options.start_timeout), ec, why);
   if (ec) {
+    detail::internal_wait_scope internal;
     std::error_code ignored;
     state->proc.kill(ignored);
     state->proc.join(ignored);

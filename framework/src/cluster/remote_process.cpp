@@ -85,8 +85,7 @@ bool remote_process::join(duration timeout) {
 }
 
 void remote_process::join(std::error_code& ec) {
-  // CAF's "infinite" request: the node's loss answers it (node_lost), nothing else is needed.
-  join(std::chrono::hours(24 * 365), ec);
+  join(detail::no_request_deadline, ec);
 }
 
 void remote_process::join() {

@@ -15,6 +15,7 @@
 #include "mproc/actor_runtime.hpp"
 #include "mproc/detail/transfer.hpp"
 #include "queue_protocol.hpp"
+#include "watched_request.hpp"
 #include "node_scoped.hpp"
 #include "relay.hpp"
 
@@ -27,8 +28,6 @@ using mproc::detail::queue_token;
 
 /// The gateway answers by the caller's deadline; this is for the trip across the network.
 constexpr auto answer_margin = std::chrono::seconds{10};
-/// "No deadline", as a request timeout (a lost host still answers at once: node_lost).
-constexpr auto no_deadline = std::chrono::hours{24 * 365};
 
 /// Queue handles inside a message for another host would name queues of this host, which the
 /// other one cannot reach.
@@ -169,7 +168,7 @@ class remote_queue_core final : public queue_core {
     auto relay = find_relay(ec);
     if (ec) return {};
     auto timeout = until == mproc::detail::forever
-                       ? std::chrono::steady_clock::duration{no_deadline}
+                       ? std::chrono::steady_clock::duration{no_request_deadline}
                        : std::max(until - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero()) +
                              answer_margin;
     auto out = request<std::string>(ec, relay, timeout, relay_call_atom::value, capability_, encode_to_string(call));

@@ -10,12 +10,17 @@
 #include <caf/actor_cast.hpp>
 #include <caf/error.hpp>
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
 #include "mproc/actor_request.hpp"
 
 namespace mproc::cluster::detail {
+
+/// "No deadline" for a blocking request to another node (mproc::request takes a duration): a
+/// lost node still answers at once (node_lost), so nothing else is needed.
+inline constexpr auto no_request_deadline = std::chrono::hours{24 * 365};
 
 /// self->request(dest, infinite, xs...).then(on_value, on_error), with on_error also called
 /// when `dest` ends before it answers.
