@@ -170,6 +170,23 @@ TEST_F(cluster, a_node_that_handles_sigint_dies_of_it_while_serving_a_process) {
   EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGINT) << *status;
 }
 
+TEST_F(cluster, a_cluster_pools_join_is_interrupted_by_sigint) {
+  // A program blocked in join() on a pool whose workers are on another node: Ctrl-C ends that
+  // call with errc::interrupted, as for a local pool (before, it went on waiting for the task).
+  other_node b{cookie_file, watchdog};
+  mt::subprocess program{{MPROC_CLUSTER_NODE_HELPER, "--sigint-pool-join", cookie_file.string(), std::to_string(b.port)}};
+  watchdog.add(program.pid());
+  auto line = program.read_line(20s);
+  ASSERT_EQ(line.value_or("EOF"), "joining");
+  ASSERT_TRUE(mt::main_thread_blocks(program.pid())) << "the program never blocked in join()";
+  ::kill(program.pid(), SIGINT);
+  auto status = program.wait(15s);
+  ASSERT_TRUE(status) << "join() went on waiting after SIGINT";
+  auto rest = program.read_rest(2000ms);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3) << "wait status " << *status << "; output:\n" << rest;
+  EXPECT_NE(rest.find("interrupted"), std::string::npos) << rest;
+}
+
 TEST_F(cluster, processes_started_by_a_node_that_is_lost_are_terminated) {
   other_node b{cookie_file, watchdog};
   auto pids = node.make_queue<int>();

@@ -26,13 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// True when the main thread of `pid` sleeps in futex(), as a caller blocked in join() does.
-bool main_thread_in_futex(pid_t pid) {
-  std::string text = mproc::test::read_file("/proc/" + std::to_string(pid) + "/syscall");
-  if (text.empty() || text[0] < '0' || text[0] > '9') return false;  // "running" or "-1 ..."
-  return std::stol(text) == SYS_futex;
-}
-
 /// One run of sigint_helper: started, its announcements read up to "ready" (and the stubborn
 /// child's "stubborn-ready"), everything it started pinned by the guard.
 class sigint : public testing::TestWithParam<start_method> {
@@ -67,15 +60,7 @@ class sigint : public testing::TestWithParam<start_method> {
 
   /// Waits (bounded) until the helper's main thread is blocked in a wait, not merely on its way.
   void await_blocked_main_thread() {
-    pid_t pid = helper->pid();
-    bool blocked = mproc::test::eventually(
-        [&] {
-          if (!main_thread_in_futex(pid)) return false;
-          std::this_thread::sleep_for(20ms);  // still there: not a passing lock
-          return main_thread_in_futex(pid);
-        },
-        10000ms);
-    ASSERT_TRUE(blocked) << "the helper never blocked in join()";
+    ASSERT_TRUE(mproc::test::main_thread_blocks(helper->pid())) << "the helper never blocked in join()";
   }
 
   /// The helper's wait status, at most 10 s after the signal (kill_grace is 300 ms).

@@ -289,6 +289,24 @@ bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds lim
   return cond();
 }
 
+namespace {
+bool main_thread_in_futex(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/syscall");
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;  // "running" or "-1 ..."
+  return std::stol(text) == SYS_futex;
+}
+}  // namespace
+
+bool main_thread_blocks(pid_t pid, std::chrono::milliseconds limit) {
+  return eventually(
+      [&] {
+        if (!main_thread_in_futex(pid)) return false;
+        std::this_thread::sleep_for(20ms);  // still there: not a passing lock
+        return main_thread_in_futex(pid);
+      },
+      limit);
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in{path};
   std::stringstream s;

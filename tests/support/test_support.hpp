@@ -94,6 +94,10 @@ long fd_flags(int fd);
 /// Polls `cond` every few ms until it holds or `limit` passes; returns its last value.
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 3000ms);
 
+/// Waits (up to `limit`) until the main thread of `pid` sleeps in futex() and still does 20 ms
+/// later: a caller blocked in a call such as join(), not one passing a lock.
+bool main_thread_blocks(pid_t pid, std::chrono::milliseconds limit = 10000ms);
+
 /// Runs `f`, a call given `timeout`, and expects it to have waited that long on the monotonic
 /// clock, but not for ever (under 5 s).
 void expect_waits_out(std::chrono::milliseconds timeout, const std::function<void()>& f);

@@ -9,6 +9,7 @@
 #include "chunk_server.hpp"
 #include "encoded.hpp"
 #include "mproc/cluster_pool.hpp"
+#include "mproc/detail/program_wait.hpp"
 
 namespace mproc::cluster {
 namespace {
@@ -111,7 +112,8 @@ class remote_engine final : public mproc::detail::pool_engine, public std::enabl
   bool join(std::chrono::steady_clock::time_point until) override {
     std::unique_lock lock{mutex_};
     if (!closed_ && !terminated_) throw error(errc::invalid_argument, "mproc::pool::join before close() or terminate()");
-    return changed_.wait_until(lock, until, [&] { return all_done(); });
+    // As a local pool's join: a call of the program, which Ctrl-C interrupts.
+    return mproc::detail::interruptible_wait(changed_, lock, until, [&] { return all_done(); }, "mproc::pool::join");
   }
 
   void terminate() override {
