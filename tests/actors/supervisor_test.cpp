@@ -356,6 +356,27 @@ TEST_F(supervisor, the_published_name_follows_restarts) {
   EXPECT_FALSE(ma::lookup(*sys, "svc"));
 }
 
+TEST_F(supervisor, names_of_ended_actors_are_forgotten_as_new_ones_come) {
+  // The directory of a hand-made system is a process-wide map: it must not grow with every
+  // restart or every system a long-running process makes.
+  auto& d = ma::detail::local_directory::get();
+  auto count = [&] {
+    std::lock_guard lock{d.mutex};
+    return d.names.size();
+  };
+  auto before = count();
+  for (int i = 0; i < 20; ++i) {
+    auto a = sys->spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](int) {}}; }, 0);
+    ma::publish(*sys, "short-lived." + std::to_string(i), a);
+    caf::scoped_actor self{*sys};
+    self->monitor(a);
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {});
+  }
+  ma::publish(*sys, "last", caf::actor{});  // a publish sweeps
+  EXPECT_LE(count(), before);
+}
+
 TEST_F(supervisor, supervisors_nest) {
   caf::scoped_actor self{*sys};
   auto inner = spec_of(ma::restart_strategy::one_for_one, {child("leaf")}, self);

@@ -209,6 +209,9 @@ std::shared_ptr<queue_core> open_remote(const queue_token& token, const std::typ
   // Per fork generation: a forked child reaches the relay through its own actor system.
   auto& slot = open[std::to_string(mproc::detail::fork_generation()) + token.path];
   if (auto core = slot.lock()) return core;
+  // A new core: forget those of queues this process no longer holds (the table stays as small
+  // as the set of far queues in use, not of all it ever saw).
+  std::erase_if(open, [&](const auto& entry) { return entry.second.expired() && &entry.second != &slot; });
   queue_token own = token;
   own.ticket = 0;
   auto core = std::make_shared<remote_queue_core>(std::move(own), std::move(info));

@@ -42,6 +42,9 @@ inline void publish(caf::actor_system& sys, const std::string& name, const caf::
   if (mproc::is_node_actor_system(sys)) return mproc::register_actor(name, handle);
   auto& d = detail::local_directory::get();
   std::lock_guard guard{d.mutex};
+  // Names of actors that ended (of this or of an ended system) go as new ones come: the map
+  // stays as large as the live names, however many systems and restarts a process sees.
+  std::erase_if(d.names, [](const auto& entry) { return !caf::actor_cast<caf::actor>(entry.second); });
   if (handle) d.names[{&sys, name}] = caf::actor_cast<caf::actor_addr>(handle);
   else d.names.erase({&sys, name});
 }
