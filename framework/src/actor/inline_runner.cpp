@@ -145,7 +145,7 @@ inline_runner::~inline_runner() {
 void inline_runner::stop() noexcept {
   watch_->stopped.store(true);
   if (io_.get_executor().running_in_this_thread()) return;  // our own posted runs come after us
-  // Runs already posted go to the scheduler now; wait for them, boundedly (a run that never
+  // Runs already posted or in a batch go to the scheduler now; wait for them, boundedly (a run that never
   // ends would keep the actor system from ending anyway).
   for (int i = 0; i < 2000 && watch_->pending.load() > 0 && !io_.stopped(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -163,7 +163,10 @@ void inline_runner::deliver(const caf::strong_actor_ptr& dest, caf::mailbox_elem
   if (job == nullptr) return;
   // Not run here: the connection's frame loop goes on first, and a run that blocks leaves that
   // loop free for the watcher to drive.
-  if (batching == this) return batch.push_back(job);
+  if (batching == this) {
+    watch_->pending.fetch_add(1);  // stop() waits for it as for a posted run
+    return batch.push_back(job);
+  }
   post_run(job);
 }
 
@@ -172,7 +175,10 @@ void inline_runner::begin_batch() noexcept { batching = this; }
 void inline_runner::end_batch() {
   batching = nullptr;
   // By index: a run may not add to this batch (it is closed), but the vector is reused.
-  for (std::size_t i = 0; i < batch.size(); ++i) run(batch[i]);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    run(batch[i]);
+    watch_->pending.fetch_sub(1);
+  }
   batch.clear();
 }
 
