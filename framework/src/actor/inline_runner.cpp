@@ -145,8 +145,8 @@ inline_runner::~inline_runner() {
 void inline_runner::stop() noexcept {
   watch_->stopped.store(true);
   if (io_.get_executor().running_in_this_thread()) return;  // our own posted runs come after us
-  // Runs already posted or in a batch go to the scheduler now; wait for them, boundedly (a run that never
-  // ends would keep the actor system from ending anyway).
+  // Runs already posted or in a batch go to the scheduler now; wait for them, boundedly (a run
+  // that never ends would keep the actor system from ending anyway).
   for (int i = 0; i < 2000 && watch_->pending.load() > 0 && !io_.stopped(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
