@@ -16,8 +16,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Both mutexes are held by the forking thread across the fork, so in the child they are held by
+// its one thread, which unlocks them: no other thread can hold one at that moment, and the
+// child's lock state is the parent's (overwriting a held mutex instead hid the lock from TSan,
+// whose record of a mutex does not see the bytes change, and then reported a double lock).
 struct registry {
-  std::mutex members_mutex;  // held from before a fork until after it, in the parent
+  std::mutex members_mutex;
   std::vector<fork_gate_registration*> members;
   std::mutex state_mutex;  // what parked handlers touch (never members_mutex)
   std::condition_variable changed;
@@ -27,8 +31,8 @@ struct registry {
   std::uint64_t released = 0;  // the last round whose fork returned in the parent
   int parked = 0;              // threads parked for `round`
 };
-// One per process; after fork() the child resets it in place (its mutexes were held by the
-// forking thread, its members are the parent's threads).
+// One per process; after fork() the child resets it in place (its members are the parent's
+// threads).
 registry* current = new registry;  // NOLINT: intentionally leaked
 
 }  // namespace
@@ -43,7 +47,7 @@ namespace {
 
 void before_fork() {
   registry* g = current;
-  g->members_mutex.lock();  // released by after_fork_in_parent, or dropped with the child's copy
+  g->members_mutex.lock();  // released by after_fork_in_parent or after_fork_in_child
   std::uint64_t round;
   {
     std::lock_guard lock{g->state_mutex};
@@ -66,26 +70,26 @@ void before_fork() {
   // Bounded too: a thread busy in a long handler is forked without being parked, as before.
   std::unique_lock lock{g->state_mutex};
   g->changed.wait_for(lock, 1s, [&] { return g->parked >= posted; });
+  lock.release();  // kept across the fork; parked threads that wake up wait for it
 }
 
 void after_fork_in_parent() {
   registry* g = current;
-  {
-    std::lock_guard lock{g->state_mutex};
-    g->released = g->round;
-  }
+  g->released = g->round;
+  g->state_mutex.unlock();
   g->changed.notify_all();
   g->members_mutex.unlock();
 }
 
 void after_fork_in_child() {
   registry* g = current;
-  new (&g->members_mutex) std::mutex;
-  new (&g->state_mutex) std::mutex;
+  // The condition variable may count the parent's waiting threads, which are not here.
   new (&g->changed) std::condition_variable;
   g->members.clear();  // registrations of the parent's threads: destroying them here is a no-op
   g->parked = 0;
   g->round = g->released = 0;
+  g->state_mutex.unlock();
+  g->members_mutex.unlock();
 }
 
 [[maybe_unused]] const int atfork_registered =

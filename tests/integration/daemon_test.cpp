@@ -218,6 +218,7 @@ TEST_P(lifetimes, no_zombies_after_joins) {
 }
 
 TEST_P(lifetimes, a_childs_node_ends_its_daemons_and_waits_for_the_rest) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());  // the child runs a node of its own
   mproc::node node{mproc::test::with_method(GetParam())};
   mproc::test::guard watchdog;
   mproc::test::temp_dir dir;

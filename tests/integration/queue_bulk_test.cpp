@@ -82,7 +82,10 @@ void put_from_two_threads(mproc::queue<bytes> q, int large_count) {
 }
 MPROC_ENTRY(put_from_two_threads);
 
-class queue_bulk : public method_test {};
+class queue_bulk : public method_test {
+ protected:
+  void SetUp() override { MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam()); }
+};
 
 TEST_P(queue_bulk, large_and_small_puts_from_two_threads_keep_each_threads_order) {
   auto q = node.make_queue<bytes>();

@@ -78,6 +78,7 @@ class queue_fds : public method_test {};
 // ---- descriptors inside messages --------------------------------------------------------
 
 TEST_P(queue_fds, a_pipe_end_travels_inside_a_message) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<mproc::pipe<int>>();
   auto child = start(echo_through_received_pipe, q.reader());
   auto [mine, theirs] = mproc::make_pipe<int>();
@@ -89,6 +90,7 @@ TEST_P(queue_fds, a_pipe_end_travels_inside_a_message) {
 }
 
 TEST_P(queue_fds, shared_memory_travels_inside_a_message) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<mproc::shared_memory>();
   auto m = mproc::shared_memory::create(4096);
   q.put(m);
@@ -111,6 +113,7 @@ TEST(queue_fd_memory, a_block_that_comes_back_reuses_its_mapping) {
 }
 
 TEST_P(queue_fds, a_lock_travels_inside_a_message) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<mproc::lock>();
   auto held = node.make_queue<int>();
   auto go = node.make_queue<int>();
@@ -128,6 +131,7 @@ TEST_P(queue_fds, a_lock_travels_inside_a_message) {
 // ---- large messages ---------------------------------------------------------------------
 
 TEST_P(queue_fds, large_messages_arrive_whole_and_in_order_both_ways) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto from_child = node.make_queue<bytes>();
   auto to_child = node.make_queue<bytes>();
   const std::int64_t size = 3 * threshold + 7;
@@ -147,6 +151,7 @@ TEST_P(queue_fds, small_and_large_messages_keep_their_order) {
 }
 
 TEST_P(queue_fds, a_fetched_large_message_is_given_back_when_the_consumer_exits) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<bytes>();
   auto fetched = node.make_queue<int>();
   q.put(pattern(2 * threshold, 5));

@@ -356,6 +356,7 @@ TEST(queue_local, many_value_types_round_trip) {
 class queue_test : public method_test {};
 
 TEST_P(queue_test, child_producer_parent_consumer_in_order) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto p = start(produce_range, q, std::int64_t{0}, std::int64_t{100000});
   for (std::int64_t i = 0; i < 100000; ++i) ASSERT_EQ(q.get(10s), i);
@@ -364,6 +365,7 @@ TEST_P(queue_test, child_producer_parent_consumer_in_order) {
 }
 
 TEST_P(queue_test, parent_producer_child_consumer) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto result = node.make_queue<std::int64_t>();
   auto c = start(consume_sum, q, std::int64_t{50000}, result);
@@ -373,6 +375,7 @@ TEST_P(queue_test, parent_producer_child_consumer) {
 }
 
 TEST_P(queue_test, child_to_child_through_the_owner) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto result = node.make_queue<std::int64_t>();
   auto c = start(consume_sum, q, std::int64_t{200000}, result);
@@ -383,6 +386,7 @@ TEST_P(queue_test, child_to_child_through_the_owner) {
 }
 
 TEST_P(queue_test, process_exiting_right_after_put_loses_nothing) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto p = start(produce_range, q, std::int64_t{0}, std::int64_t{300000});
   EXPECT_EQ(finish(p), 0);  // it exited; everything it put must be here already
@@ -391,6 +395,7 @@ TEST_P(queue_test, process_exiting_right_after_put_loses_nothing) {
 }
 
 TEST_P(queue_test, many_producers_many_consumers_exactly_once) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   constexpr int producers = 4, consumers = 4;
   constexpr std::int64_t each = 20000;
   auto q = node.make_queue<tagged>();
@@ -423,6 +428,7 @@ TEST_P(queue_test, many_producers_many_consumers_exactly_once) {
 }
 
 TEST_P(queue_test, bounded_queue_in_a_child_reports_full_in_time) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<int>(1);
   q.put(0);
   EXPECT_EQ(run_child(put_on_full, q), 0);
@@ -444,6 +450,7 @@ TEST_P(queue_test, close_wakes_a_getter_in_another_process_and_fails_its_puts) {
 }
 
 TEST_P(queue_test, join_waits_for_task_done_in_other_processes) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<int>();
   for (int i = 0; i < 20; ++i) q.put(i);
   auto w = start(get_and_task_done, q, 20);
@@ -452,6 +459,7 @@ TEST_P(queue_test, join_waits_for_task_done_in_other_processes) {
 }
 
 TEST_P(queue_test, handle_dropped_with_prefetched_messages_gives_them_back) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto result = node.make_queue<std::int64_t>();
   for (std::int64_t i = 0; i < 1000; ++i) q.put(i);
@@ -473,6 +481,7 @@ TEST_P(queue_test, consumer_killed_with_a_prefetched_batch_loses_nothing) {
 }
 
 TEST_P(queue_test, reader_gets_everything_then_end_of_stream_when_the_producer_is_done) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto result = node.make_queue<std::int64_t>();
   auto c = start(read_to_the_end, q.reader(), result);
@@ -485,6 +494,7 @@ TEST_P(queue_test, reader_gets_everything_then_end_of_stream_when_the_producer_i
 }
 
 TEST_P(queue_test, a_crashed_producer_ends_the_stream_instead_of_hanging) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto q = node.make_queue<std::int64_t>();
   auto result = node.make_queue<std::int64_t>();
   auto c = start(read_to_the_end, q.reader(), result);
@@ -496,6 +506,7 @@ TEST_P(queue_test, a_crashed_producer_ends_the_stream_instead_of_hanging) {
 }
 
 TEST_P(queue_test, handle_inside_a_message_and_owner_death) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto mailbox = node.make_queue<mproc::queue<std::string>>();
   auto go = node.make_queue<int>();
   auto child = start(own_a_queue, mailbox, go);

@@ -173,7 +173,14 @@ int main(int argc, char** argv) {
   if (mode == "join" || mode == "timed-join") return report_interrupted_join(sleeper, stubborn, mode == "timed-join");
   if (mode == "shutdown") return 0;  // ~node joins the children: only SIGINT ends that
   if (mode.starts_with("pool-") && mode != "pool-busy") return report_interrupted_pool_call(mode, *pool, tasks[0]);
-  // busy, pool-busy, unhandled: working, not inside any mproc call. (The yield lets TSan, which
-  // delivers signals only at intercepted calls, see SIGINT.)
-  for (;;) std::this_thread::yield();
+  // busy, pool-busy, unhandled: working, not inside any mproc call.
+  for (;;) {
+    std::this_thread::yield();
+#if defined(__SANITIZE_THREAD__)
+    // TSan runs a signal's handler only when the thread it arrived on makes a call TSan
+    // intercepts (or is blocked in one); g++ 12's runtime does not intercept sched_yield, so a
+    // pure spin would never see SIGINT. nanosleep is intercepted.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+#endif
+  }
 }

@@ -156,6 +156,7 @@ TEST_P(sync_crash, killed_event_waiter_leaves_the_event_working) {
 }
 
 TEST_P(sync_crash, killed_condition_waiter_does_not_swallow_a_notify) {
+  MPROC_SKIP_FORK_CHILD_THREADS_UNDER_TSAN(GetParam());
   auto c = mproc::condition::create();
   // A waiter holds the lock from "said" until wait() has registered it and let the lock go: once
   // we get the lock, it waits.
