@@ -94,7 +94,7 @@ void queue_client::put(encode_fn encode, const void* value, deadline until, std:
 }
 
 void queue_client::ask_for_more_locked() {
-  if (!inbox_.empty() || want_out_ || final_ || dead_) return;
+  if (!inbox_.empty() || taking_ || want_out_ || final_ || dead_) return;
   std::uint32_t k = k_;
   conn_->send(wire::kind::want, 0, std::as_bytes(std::span{&k, 1}));
   want_out_ = true;
@@ -102,8 +102,12 @@ void queue_client::ask_for_more_locked() {
 
 void queue_client::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
   std::unique_lock lock{mutex_};
-  ask_for_more_locked();
-  if (!changed_.wait_until(lock, until, [&] { return !inbox_.empty() || final_ || dead_; })) {
+  // Asked again on each wake-up: a get that waited for another one's record may find the
+  // inbox empty then.
+  if (!changed_.wait_until(lock, until, [&] {
+        ask_for_more_locked();
+        return ready_locked();
+      })) {
     ec = make_error_code(errc::empty);  // the want stays out: what it brings waits in the inbox
     return;
   }
@@ -111,13 +115,29 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = final_ ? final_ : broken_locked();
     return;
   }
+  // Decoded unlocked: puts, arrivals and the owner's replies go on meanwhile (a large body may
+  // take long, or still be on its way). Gets take turns, so that records are counted in the
+  // order they arrived (the owner recovers a dead consumer's records by that count) and a
+  // record that comes back goes back exactly where it was.
+  record_store::chunk record;
+  inbox_.take_front(record);
+  taking_ = true;
+  ready_.update(ready_locked());
+  lock.unlock();
   {
     // A pooled body goes back to its producer only once counted: until then, if this process
     // dies, the owner gives the message to another consumer, which needs the body as it is.
     body_pool::deferred_release counted_first;
-    ec = inbox_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
-    // Counted once taken: if this process dies now, the owner knows this one was delivered.
-    if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
+    ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
+    lock.lock();
+    taking_ = false;
+    if (ec == errc::timeout) {
+      // Its body was not all there at the deadline: the record stays first, for the next get.
+      inbox_.prepend(std::move(record));
+    } else if (consumed_) {
+      // Counted once taken: if this process dies now, the owner knows this one was delivered.
+      consumed_->value().store(++consumed_total_, std::memory_order_release);
+    }
   }
   ready_.update(ready_locked());
   if (inbox_.empty()) {
@@ -125,6 +145,8 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     if (took < fast) k_ = std::min(k_ * 2, max_want);
     else if (took > slow) k_ = 1;
   }
+  lock.unlock();
+  changed_.notify_all();  // a get waiting for its turn
 }
 
 std::shared_ptr<void> queue_client::writer_presence() {
@@ -215,7 +237,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n, std::move(fds));
       want_out_ = false;
       batch_arrived_ = std::chrono::steady_clock::now();
-      ready_.update(true);
+      ready_.update(ready_locked());
       lock.unlock();
       changed_.notify_all();
       return;
@@ -225,7 +247,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       if (!wire::try_decode(payload, s)) break;
       final_ = make_error_code(static_cast<errc>(s.code));
       want_out_ = false;
-      ready_.update(true);
+      ready_.update(ready_locked());
       lock.unlock();
       changed_.notify_all();
       return;
@@ -262,7 +284,7 @@ void queue_client::on_close(std::error_code ec) {
     std::lock_guard lock{mutex_};
     dead_ = true;
     dead_reason_ = ec;
-    ready_.update(true);
+    ready_.update(ready_locked());
   }
   changed_.notify_all();
 }
