@@ -170,6 +170,7 @@ TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_
   EXPECT_FALSE(early);
   EXPECT_LT(took, 800ms);
   EXPECT_EQ(q.qsize(), 1u) << "the message did not stay in the queue";
+  EXPECT_FALSE(q.get_for(50ms)) << "get_for: a message not all there is none yet";
   touch(go.path);
   EXPECT_EQ(q.get(20s).value, pattern(blob_size, 5));
   ASSERT_TRUE(producer.join(20s));
