@@ -177,7 +177,9 @@ TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_
   EXPECT_EQ(producer.exitcode(), 0);
 }
 
-TEST(queue_slow_body, a_get_in_another_process_times_out_on_a_half_written_body_and_the_next_get_has_it_whole) {
+/// Runs `consume` in another process on a queue whose one message has a stalled producer, and
+/// expects its report "ok", and the producer let go by the go-ahead file, not by giving up.
+void expect_ok_from(void (*consume)(mproc::queue<slow_blob>, std::string, report)) {
   mproc::node node;
   mproc::test::guard watchdog{30s};
   go_ahead_file go;
@@ -185,31 +187,22 @@ TEST(queue_slow_body, a_get_in_another_process_times_out_on_a_half_written_body_
   auto out = node.make_queue<std::string>();
   auto producer = node.spawn(put_stalled, q, go.path, 5u);
   watchdog.add(producer);
-  auto consumer = node.spawn(time_out_then_take, q, go.path, out);
-  watchdog.add(consumer);
-  EXPECT_EQ(out.get(25s), "ok");
-  ASSERT_TRUE(producer.join(20s));
-  EXPECT_EQ(producer.exitcode(), 0);
-  ASSERT_TRUE(consumer.join(20s));
-  EXPECT_EQ(consumer.exitcode(), 0);
-  EXPECT_EQ(q.qsize(), 0u);
-}
-
-TEST(queue_slow_body, a_get_decoding_in_another_process_holds_up_neither_its_puts_nor_its_replies) {
-  mproc::node node;
-  mproc::test::guard watchdog{30s};
-  go_ahead_file go;
-  auto q = node.make_queue<slow_blob>();
-  auto out = node.make_queue<std::string>();
-  auto producer = node.spawn(put_stalled, q, go.path, 5u);
-  watchdog.add(producer);
-  auto consumer = node.spawn(put_during_a_decode, q, go.path, out);
+  auto consumer = node.spawn(consume, q, go.path, out);
   watchdog.add(consumer);
   EXPECT_EQ(out.get(25s), "ok");
   ASSERT_TRUE(producer.join(20s));
   EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
   ASSERT_TRUE(consumer.join(20s));
   EXPECT_EQ(consumer.exitcode(), 0);
+  EXPECT_EQ(q.qsize(), 0u);
+}
+
+TEST(queue_slow_body, a_get_in_another_process_times_out_on_a_half_written_body_and_the_next_get_has_it_whole) {
+  expect_ok_from(time_out_then_take);
+}
+
+TEST(queue_slow_body, a_get_decoding_in_another_process_holds_up_neither_its_puts_nor_its_replies) {
+  expect_ok_from(put_during_a_decode);
 }
 
 }  // namespace
