@@ -2,8 +2,10 @@
 // the consumer decodes a pooled body while it is written). Real processes: the producer's copy
 // stops half-way, after the frame went out, until the test lets it go on (or it gives up: then
 // the test fails). A timed get keeps its deadline and the message; a get inside such a decode
-// holds up neither the puts of its process nor the replies its I/O thread files.
+// holds up neither the puts of its process nor the replies its I/O thread files, and an
+// asynchronous get started meanwhile is served once it is done.
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 #include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mproc/async.hpp>
 #include <mproc/mproc.hpp>
 #include <span>
 #include <string>
@@ -135,7 +138,8 @@ void time_out_then_take(mproc::queue<slow_blob> q, std::string go_ahead, report 
 MPROC_ENTRY(time_out_then_take);
 
 /// While one thread decodes the half-written message, another puts to the same queue and asks
-/// for its size (a reply the I/O thread files), then lets the producer go on.
+/// for its size (a reply the I/O thread files), and starts an asynchronous get (its watch comes
+/// during the decode: the small message must still come to it); then lets the producer go on.
 void put_during_a_decode(mproc::queue<slow_blob> q, std::string go_ahead, report out) {
   decoding_started = false;  // a forked process inherits the test's
   slow_blob large;
@@ -144,12 +148,20 @@ void put_during_a_decode(mproc::queue<slow_blob> q, std::string go_ahead, report
   // With the queue locked during the decode, these wait until the producer gave up (10 s).
   q.put(slow_blob{pattern(100, 6), {}});
   std::size_t size = q.qsize();
+  boost::asio::io_context io;
+  std::error_code async_ec = make_error_code(errc::timeout);
+  slow_blob small;
+  mproc::async_get(io.get_executor(), q, [&](std::error_code ec, slow_blob v) {
+    async_ec = ec;
+    small = std::move(v);
+  });
   touch(go_ahead);
   decoding.join();
-  auto small = q.get(20s);
+  io.run_for(20s);
   if (!started) return out.put("the decode never started");
   if (size != 1) return out.put("qsize was " + std::to_string(size) + ", not 1");
   if (large.value != pattern(blob_size, 5)) return out.put("the large message is not intact");
+  if (async_ec) return out.put("the asynchronous get failed: " + async_ec.message());
   out.put(small.value == pattern(100, 6) ? "ok" : "the small message is not intact");
 }
 MPROC_ENTRY(put_during_a_decode);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "body_pool.hpp"
 
@@ -94,7 +95,12 @@ void queue_client::put(encode_fn encode, const void* value, deadline until, std:
 }
 
 void queue_client::ask_for_more_locked() {
-  if (!inbox_.empty() || taking_ || want_out_ || final_ || dead_) return;
+  if (taking_) {
+    // The record being decoded may come back: ask once that get is done.
+    ask_after_taking_ = true;
+    return;
+  }
+  if (!inbox_.empty() || want_out_ || final_ || dead_) return;
   std::uint32_t k = k_;
   conn_->send(wire::kind::want, 0, std::as_bytes(std::span{&k, 1}));
   want_out_ = true;
@@ -139,12 +145,14 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
       consumed_->value().store(++consumed_total_, std::memory_order_release);
     }
   }
-  ready_.update(ready_locked());
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;
     if (took < fast) k_ = std::min(k_ * 2, max_want);
     else if (took > slow) k_ = 1;
   }
+  // A get or watch that could not ask for more meanwhile: a watcher waits for what it brings.
+  if (std::exchange(ask_after_taking_, false)) ask_for_more_locked();
+  ready_.update(ready_locked());
   lock.unlock();
   changed_.notify_all();  // a get waiting for its turn
 }

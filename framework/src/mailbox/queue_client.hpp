@@ -82,6 +82,7 @@ class queue_client final : public queue_core {
   record_store inbox_;
   bool want_out_ = false;
   bool taking_ = false;  // a get is decoding the record it took from the inbox
+  bool ask_after_taking_ = false;  // ask_for_more_locked() was called meanwhile
   std::uint32_t k_ = 1;
   std::chrono::steady_clock::time_point batch_arrived_{};
   std::error_code final_;    // closed and drained (from the owner's status)
