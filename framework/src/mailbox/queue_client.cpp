@@ -121,29 +121,19 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = final_ ? final_ : broken_locked();
     return;
   }
-  // Decoded unlocked: puts, arrivals and the owner's replies go on meanwhile (a large body may
-  // take long, or still be on its way). Gets take turns, so that records are counted in the
-  // order they arrived (the owner recovers a dead consumer's records by that count) and a
-  // record that comes back goes back exactly where it was.
-  record_store::chunk record;
-  inbox_.take_front(record);
-  taking_ = true;
-  ready_.update(ready_locked());
-  lock.unlock();
+  bool took_turn = false, came_back = false;
   {
     // A pooled body goes back to its producer only once counted: until then, if this process
     // dies, the owner gives the message to another consumer, which needs the body as it is.
     body_pool::deferred_release counted_first;
-    ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
-    lock.lock();
-    taking_ = false;
-    if (ec == errc::timeout) {
-      // Its body was not all there at the deadline: the record stays first, for the next get.
-      inbox_.prepend(std::move(record));
-    } else if (consumed_) {
-      // Counted once taken: if this process dies now, the owner knows this one was delivered.
-      consumed_->value().store(++consumed_total_, std::memory_order_release);
+    if (inbox_.front_is_small()) {
+      ec = inbox_.pop_front([&](std::span<const std::byte> bytes) { decode(bytes, value); });
+    } else {
+      took_turn = true;
+      came_back = decode_unlocked(lock, decode, value, until, ec);
     }
+    // Counted once taken: if this process dies now, the owner knows this one was delivered.
+    if (!came_back && consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
   }
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;
@@ -154,7 +144,27 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
   if (std::exchange(ask_after_taking_, false)) ask_for_more_locked();
   ready_.update(ready_locked());
   lock.unlock();
-  changed_.notify_all();  // a get waiting for its turn
+  if (took_turn) changed_.notify_all();  // a get waiting for its turn
+}
+
+bool queue_client::decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
+                                   std::error_code& ec) {
+  // Puts, arrivals and the owner's replies go on meanwhile (a large body may take long, or still
+  // be on its way). Gets take turns, so that records are counted in the order they arrived (the
+  // owner recovers a dead consumer's records by that count) and a record that comes back goes
+  // back exactly where it was.
+  record_store::chunk record;
+  inbox_.take_front(record);
+  taking_ = true;
+  ready_.update(ready_locked());
+  lock.unlock();
+  ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
+  lock.lock();
+  taking_ = false;
+  if (ec != errc::timeout) return false;
+  // Its body was not all there at the deadline: the record stays first, for the next get.
+  inbox_.prepend(std::move(record));
+  return true;
 }
 
 std::shared_ptr<void> queue_client::writer_presence() {
