@@ -70,7 +70,9 @@ class async_take_op : public std::enable_shared_from_this<async_take_op<T, Sourc
                              if (ec) return self->complete(std::error_code{ec.value(), std::system_category()}, T{});
                              std::error_code take_ec;
                              auto v = self->source_.try_take(take_ec);
-                             if (take_ec == errc::empty) return self->wait();  // taken by someone else
+                             // Taken by someone else, or a large message whose body is still
+                             // being written (it stays first in the queue): wait again.
+                             if (take_ec == errc::empty || take_ec == errc::timeout) return self->wait();
                              if (take_ec) return self->complete(take_ec, T{});
                              self->complete({}, std::move(*v));
                            });

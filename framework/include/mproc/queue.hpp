@@ -18,7 +18,9 @@
 //  - put never blocks on an unbounded queue; on a bounded one it waits for room (a timed put
 //    fails with errc::full). put encodes the value at once: an encoding error is its error.
 //    A process may exit right after put: its puts are delivered before it ends.
-//  - get waits for a message; a timed get fails with errc::empty. Once the queue is closed and
+//  - get waits for a message; a timed get fails with errc::empty, or with errc::timeout when a
+//    large message had come but its producer was still writing its body at the deadline (the
+//    message stays first in the queue, for the next get). Once the queue is closed and
 //    drained, get fails with errc::closed instead of waiting forever. get_into(value) is get
 //    into a value you keep, reusing its memory (for large messages).
 //  - qsize() is exact: the owner's count of messages put (and arrived) and not yet taken.
@@ -136,17 +138,18 @@ class basic_queue {
 
   // ---- get ----
   T get() { return take_or_throw(detail::forever, "mproc::queue::get"); }
-  /// Waits at most `timeout`; throws errc::empty when nothing came.
+  /// Waits at most `timeout`; throws errc::empty when nothing came (errc::timeout: see above).
   T get(duration timeout) { return take_or_throw(detail::deadline_after(timeout), "mproc::queue::get"); }
   std::optional<T> get(std::error_code& ec) { return take(detail::forever, ec); }
   std::optional<T> get(duration timeout, std::error_code& ec) { return take(detail::deadline_after(timeout), ec); }
   /// A message if one is there now; nullopt when empty. Other errors throw.
   std::optional<T> try_get() { return get_for(duration::zero()); }
-  /// A message if one comes within `timeout`; nullopt otherwise. Other errors throw.
+  /// A message if one comes within `timeout`; nullopt otherwise (also when a large message's
+  /// body is still being written: it stays first). Other errors throw.
   std::optional<T> get_for(duration timeout) {
     std::error_code ec;
     auto v = take(detail::deadline_after(timeout), ec);
-    if (ec == errc::empty) return std::nullopt;
+    if (ec == errc::empty || ec == errc::timeout) return std::nullopt;
     throw_if(ec, "mproc::queue::get_for");
     return v;
   }

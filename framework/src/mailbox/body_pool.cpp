@@ -405,8 +405,8 @@ std::span<const std::byte> encoding(const mapping& m, std::uint64_t length) noex
   return {m.data() + header_size, static_cast<std::size_t>(length)};
 }
 
-arriving_body::arriving_body(const mapping& m, std::uint64_t length)
-    : header_(m.header()), length_(static_cast<std::size_t>(length)), outer_(arriving_now) {
+arriving_body::arriving_body(const mapping& m, std::uint64_t length, deadline until)
+    : header_(m.header()), length_(static_cast<std::size_t>(length)), until_(until), outer_(arriving_now) {
   begin = m.data() + header_size;
   ready = std::min<std::size_t>(header_->filled.load(std::memory_order_acquire), length_);
   arriving_now = this;
@@ -430,10 +430,14 @@ std::size_t arriving_body::wait_ready(std::size_t need) {
     if (f == fill_aborted) throw error(errc::bad_message, "the producer of a large message gave it up before it was written");
     if (producer_gone() && !enough(f = filled()))
       throw error(errc::bad_message, "the producer of a large message died before it was written");
+    // Checked after the producer's death: a dead producer is bad_message, not a timeout.
+    const auto now = clock::now();
+    if (now >= until_) throw error(errc::timeout, "the body of a large message was still being written at the deadline");
     header_->wake_at.store(static_cast<std::uint32_t>(std::min(length_, std::max(need, ready + sleep_batch))),
                            std::memory_order_relaxed);
     header_->sleepers.fetch_add(1, std::memory_order_seq_cst);
-    if (!enough(f = header_->filled.load(std::memory_order_seq_cst))) wait_for_change(&header_->filled, f, sleep_limit);
+    if (!enough(f = header_->filled.load(std::memory_order_seq_cst)))
+      wait_for_change(&header_->filled, f, std::min<clock::duration>(sleep_limit, until_ - now));
     header_->sleepers.fetch_sub(1, std::memory_order_seq_cst);
     f = filled();
   }

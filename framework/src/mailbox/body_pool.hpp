@@ -42,6 +42,7 @@
 #include <span>
 
 #include "../fd.hpp"
+#include "mproc/detail/deadline.hpp"
 #include "mproc/serialization.hpp"
 
 namespace mproc::detail::body_pool {
@@ -121,11 +122,13 @@ void release(const mapping& m) noexcept;
 
 /// While one lives on a thread, a reader over the encoding of a borrowed body reads its bytes
 /// as they are written (mproc::detail::arriving_bytes). wait_all() then checks that every byte
-/// came: bad_message when the producer died first or gave the body up. Not copyable; used by
-/// the one thread it was made on.
+/// came: bad_message when the producer died first or gave the body up. A wait that reaches
+/// `until` throws mproc::error(errc::timeout) instead (the body stays borrowed: its reader
+/// reads it again later, or gives it up to another reader). Not copyable; used by the one
+/// thread it was made on.
 class arriving_body final : public arriving_bytes {
  public:
-  arriving_body(const mapping& m, std::uint64_t length);
+  arriving_body(const mapping& m, std::uint64_t length, deadline until = forever);
   ~arriving_body();
   arriving_body(const arriving_body&) = delete;
   arriving_body& operator=(const arriving_body&) = delete;
@@ -137,6 +140,7 @@ class arriving_body final : public arriving_bytes {
   bool producer_gone();
   body_header* header_;
   std::size_t length_;
+  deadline until_;
   arriving_bytes* outer_;
   unique_fd pidfd_;  // the producer's, once waited for
   bool spinning_pays_ = true;  // false once a spin ran out: the producer is not running now

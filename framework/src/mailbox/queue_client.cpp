@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "body_pool.hpp"
 
@@ -94,6 +95,11 @@ void queue_client::put(encode_fn encode, const void* value, deadline until, std:
 }
 
 void queue_client::ask_for_more_locked() {
+  if (taking_) {
+    // The record being decoded may come back: ask once that get is done.
+    ask_after_taking_ = true;
+    return;
+  }
   if (!inbox_.empty() || want_out_ || final_ || dead_) return;
   std::uint32_t k = k_;
   conn_->send(wire::kind::want, 0, std::as_bytes(std::span{&k, 1}));
@@ -102,8 +108,12 @@ void queue_client::ask_for_more_locked() {
 
 void queue_client::get(decode_fn decode, void* value, deadline until, std::error_code& ec) {
   std::unique_lock lock{mutex_};
-  ask_for_more_locked();
-  if (!changed_.wait_until(lock, until, [&] { return !inbox_.empty() || final_ || dead_; })) {
+  // Asked again on each wake-up: a get that waited for another one's record may find the
+  // inbox empty then.
+  if (!changed_.wait_until(lock, until, [&] {
+        ask_for_more_locked();
+        return ready_locked();
+      })) {
     ec = make_error_code(errc::empty);  // the want stays out: what it brings waits in the inbox
     return;
   }
@@ -111,20 +121,50 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     ec = final_ ? final_ : broken_locked();
     return;
   }
+  bool took_turn = false, came_back = false;
   {
     // A pooled body goes back to its producer only once counted: until then, if this process
     // dies, the owner gives the message to another consumer, which needs the body as it is.
     body_pool::deferred_release counted_first;
-    ec = inbox_.pop_front([&](std::span<const std::byte> record) { decode(record, value); });
+    if (inbox_.front_is_small()) {
+      ec = inbox_.pop_front([&](std::span<const std::byte> bytes) { decode(bytes, value); });
+    } else {
+      took_turn = true;
+      came_back = decode_unlocked(lock, decode, value, until, ec);
+    }
     // Counted once taken: if this process dies now, the owner knows this one was delivered.
-    if (consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
+    if (!came_back && consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
   }
-  ready_.update(ready_locked());
   if (inbox_.empty()) {
     auto took = std::chrono::steady_clock::now() - batch_arrived_;
     if (took < fast) k_ = std::min(k_ * 2, max_want);
     else if (took > slow) k_ = 1;
   }
+  // A get or watch that could not ask for more meanwhile: a watcher waits for what it brings.
+  if (std::exchange(ask_after_taking_, false)) ask_for_more_locked();
+  ready_.update(ready_locked());
+  lock.unlock();
+  if (took_turn) changed_.notify_all();  // a get waiting for its turn
+}
+
+bool queue_client::decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
+                                   std::error_code& ec) {
+  // Puts, arrivals and the owner's replies go on meanwhile (a large body may take long, or still
+  // be on its way). Gets take turns, so that records are counted in the order they arrived (the
+  // owner recovers a dead consumer's records by that count) and a record that comes back goes
+  // back exactly where it was.
+  record_store::chunk record;
+  inbox_.take_front(record);
+  taking_ = true;
+  ready_.update(ready_locked());
+  lock.unlock();
+  ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
+  lock.lock();
+  taking_ = false;
+  if (ec != errc::timeout) return false;
+  // Its body was not all there at the deadline: the record stays first, for the next get.
+  inbox_.prepend(std::move(record));
+  return true;
 }
 
 std::shared_ptr<void> queue_client::writer_presence() {
@@ -215,7 +255,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       inbox_.append_batch(std::vector<std::byte>(payload.begin(), payload.end()), n, std::move(fds));
       want_out_ = false;
       batch_arrived_ = std::chrono::steady_clock::now();
-      ready_.update(true);
+      ready_.update(ready_locked());
       lock.unlock();
       changed_.notify_all();
       return;
@@ -225,7 +265,7 @@ void queue_client::on_frame(const wire::header& h, std::span<const std::byte> pa
       if (!wire::try_decode(payload, s)) break;
       final_ = make_error_code(static_cast<errc>(s.code));
       want_out_ = false;
-      ready_.update(true);
+      ready_.update(ready_locked());
       lock.unlock();
       changed_.notify_all();
       return;
@@ -262,7 +302,7 @@ void queue_client::on_close(std::error_code ec) {
     std::lock_guard lock{mutex_};
     dead_ = true;
     dead_reason_ = ec;
-    ready_.update(true);
+    ready_.update(ready_locked());
   }
   changed_.notify_all();
 }

@@ -6,7 +6,8 @@
 // get: takes the next record from the inbox; when the inbox is empty, asks the owner for up to
 // k records and waits. k adapts: it doubles while this process drains its batches quickly and
 // drops back to 1 when it is slow, so a fast consumer gets throughput and slow consumers share
-// the work fairly.
+// the work fairly. A get decodes the record it took outside the lock (see get()); a body still
+// being written at its deadline leaves the record first in the inbox (errc::timeout).
 //
 // Thread safety: every member from any thread. Destructor: gives back fetched records that
 // were not consumed, waits (bounded) until earlier puts reached the owner, closes.
@@ -69,7 +70,12 @@ class queue_client final : public queue_core {
   std::error_code broken_locked() const noexcept;
   /// When the inbox is empty and nothing is on its way: asks the owner for up to k_ records.
   void ask_for_more_locked();
-  bool ready_locked() const noexcept { return !inbox_.empty() || final_ || dead_; }
+  /// get() of a record too large to decode under the lock: takes it out, decodes it unlocked,
+  /// locks again; true when it came back (its body was late at `until`: errc::timeout).
+  bool decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
+                       std::error_code& ec);
+  /// A get would not wait: it is its turn, and there is a record or an end.
+  bool ready_locked() const noexcept { return !taking_ && (!inbox_.empty() || final_ || dead_); }
 
   const queue_token token_;
   const std::shared_ptr<connection> conn_;
@@ -79,6 +85,8 @@ class queue_client final : public queue_core {
   std::condition_variable changed_;
   record_store inbox_;
   bool want_out_ = false;
+  bool taking_ = false;  // a get is decoding the record it took from the inbox
+  bool ask_after_taking_ = false;  // ask_for_more_locked() was called meanwhile
   std::uint32_t k_ = 1;
   std::chrono::steady_clock::time_point batch_arrived_{};
   std::error_code final_;    // closed and drained (from the owner's status)

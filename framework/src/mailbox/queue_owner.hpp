@@ -1,6 +1,8 @@
 // Internal: a queue in the process that created it — the one authoritative store and count.
 //
-// Local handles call put/get/... directly (a mutex and a condition variable, no syscalls).
+// Local handles call put/get/... directly (a mutex and a condition variable, no syscalls); a
+// local get decodes the record it took outside the lock, and puts it back first when its body
+// was still being written at its deadline (errc::timeout).
 // Each other process that holds a handle has one session: a connection on which it sends data
 // frames (puts), wants (gets: "up to k records"), give-backs and requests, and receives
 // batches, statuses, replies and the closed notice. See docs/mailboxes.md for the protocol.
@@ -70,12 +72,16 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
 
  private:
   void on_request(const session_ptr& s, const wire::request_message& r);
+  /// get() of a record too large to decode under the lock: takes it out, decodes it unlocked,
+  /// locks again, and puts it back first when its body was late at `until` (errc::timeout).
+  void decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
+                       std::error_code& ec);
   /// Answers whatever the current state allows: wants, credit requests, joins; wakes locals.
   void serve(std::unique_lock<std::mutex>& lock);
-  bool has_room() const noexcept { return maxsize_ == 0 || store_.size() + credits_out_ < maxsize_; }
+  bool has_room() const noexcept { return maxsize_ == 0 || store_.size() + taking_ + credits_out_ < maxsize_; }
   bool no_writers() const noexcept;
   /// Nothing to take now, and nothing will come: closed, or no writer left.
-  bool finished() const noexcept { return store_.empty() && (closed_ || no_writers()); }
+  bool finished() const noexcept { return store_.empty() && taking_ == 0 && (closed_ || no_writers()); }
   errc finished_code() const noexcept { return closed_ ? errc::closed : errc::end_of_stream; }
   void ticket_issued(std::uint64_t id);
   void ticket_gone(std::uint64_t id, bool redeemed);
@@ -90,6 +96,7 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
   std::mutex mutex_;
   std::condition_variable changed_;  // local waiters: data, room, close, joins
   record_store store_;
+  std::size_t taking_ = 0;  // records local gets took from store_ and are decoding
   std::size_t credits_out_ = 0;  // slots granted to remote producers, not yet used
   std::uint64_t unfinished_ = 0;  // put minus task_done
   bool closed_ = false;

@@ -133,39 +133,48 @@ standalone_record make_standalone(encoded_standalone e, bool may_wait, bool fill
 }
 
 void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds,
-                       void (*decode)(std::span<const std::byte>, void*), void* context) {
+                       void (*decode)(std::span<const std::byte>, void*), void* context, deadline until) {
   transfer_in handing_out{fds};
   if (!out_of_line) return decode(record, context);
   std::uint64_t length = 0;
-  if (record.size() != sizeof length || fds.empty())
+  if (record.size() != sizeof length || fds.empty() || fds.fds().back() < 0)
     throw error(errc::bad_message, "a large message arrived without its body");
   std::memcpy(&length, record.data(), sizeof length);
   const bool value_has_fds = fds.size() > 1;  // the body is the last one
-  unique_fd body{fds.take(static_cast<std::uint32_t>(fds.size() - 1))};
-  if (!body) throw error(errc::bad_message, "a large message arrived without its body");
-  int seals = ::fcntl(body.get(), F_GET_SEALS);
+  // The body's descriptor stays in `fds`: a record whose decoding ran out of time is read again.
+  const int body = fds.fds().back();
+  int seals = ::fcntl(body, F_GET_SEALS);
   if (seals >= 0 && (seals & F_SEAL_WRITE) == 0) {  // a pooled body, handed back once decoded
-    auto borrowed = body_pool::borrow(body.get(), length);
+    auto borrowed = body_pool::borrow(body, length);
     struct give_back {
       std::shared_ptr<const body_pool::mapping> m;
-      ~give_back() { body_pool::release_when_done(std::move(m)); }
+      bool read_again = false;  // not decoded in time: it stays ours, as the record stays
+      ~give_back() {
+        if (!read_again) body_pool::release_when_done(std::move(m));
+      }
     } give_back_later{borrowed};
-    // Its producer may still be filling it: the decoder copies each chunk out once it is
-    // written, and the value counts only when every byte came. A value with descriptors of its
-    // own is decoded only once, so only from a whole body.
-    body_pool::arriving_body arriving{*borrowed, length};
-    const auto bytes = body_pool::encoding(*borrowed, length);
-    if (value_has_fds) arriving.wait_all();
-    else arriving.wait_ready(std::min<std::size_t>(length, body_pool::fill_chunk));
     try {
-      decode(bytes, context);
-    } catch (const bytes_not_ready&) {  // a small read ran ahead of the producer: again, whole
-      arriving.wait_all();
-      decode(bytes, context);
+      // Its producer may still be filling it: the decoder copies each chunk out once it is
+      // written, and the value counts only when every byte came. A value with descriptors of
+      // its own is decoded only once, so only from a whole body (then no timeout comes after
+      // the decoder took them).
+      body_pool::arriving_body arriving{*borrowed, length, until};
+      const auto bytes = body_pool::encoding(*borrowed, length);
+      if (value_has_fds) arriving.wait_all();
+      else arriving.wait_ready(std::min<std::size_t>(length, body_pool::fill_chunk));
+      try {
+        decode(bytes, context);
+      } catch (const bytes_not_ready&) {  // a small read ran ahead of the producer: again, whole
+        arriving.wait_all();
+        decode(bytes, context);
+      }
+      return arriving.wait_all();
+    } catch (const error& e) {
+      give_back_later.read_again = e.code() == errc::timeout;
+      throw;
     }
-    return arriving.wait_all();
   }
-  mapped_body mapped{body.get(), length};
+  mapped_body mapped{body, length};
   decode(mapped.bytes(), context);
 }
 

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
 
@@ -94,18 +95,22 @@ std::optional<standalone_record> append_record(std::vector<std::byte>& out, Enco
 }
 
 /// Calls decode(span) with the value's encoding: `record` itself, or, when `out_of_line`, a
-/// mapping of the last descriptor in `fds` (taken from it). The value's own descriptors are
+/// mapping of the last descriptor in `fds` (which stays there). The value's own descriptors are
 /// handed out from `fds` meanwhile. errc::bad_message when the memfd is missing, too short,
-/// neither sealed against writes nor a pooled body that was sent, or resizable.
+/// neither sealed against writes nor a pooled body that was sent, or resizable, or when the
+/// producer of a pooled body died or gave it up before writing it all. errc::timeout when a
+/// pooled body was still being written at `until`: then the descriptors are all still in
+/// `fds`, and the record can be decoded again.
 void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds,
-                       void (*decode)(std::span<const std::byte>, void*), void* context);
+                       void (*decode)(std::span<const std::byte>, void*), void* context, deadline until = forever);
 
 template <class Decode>
-void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds, Decode&& decode) {
+void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds, Decode&& decode,
+                       deadline until = forever) {
   decode_standalone(
       record, out_of_line, fds,
       [](std::span<const std::byte> bytes, void* f) { (*static_cast<std::remove_reference_t<Decode>*>(f))(bytes); },
-      &decode);
+      &decode, until);
 }
 
 }  // namespace mproc::detail
