@@ -44,7 +44,8 @@ struct queued_command::state {
     std::error_code ec;
     while (!stop.stop_requested()) {
       auto message = input->get(slice, ec);
-      if (ec == errc::empty) continue;
+      // Nothing yet, or a large message whose body is still being written: ask again.
+      if (ec == errc::empty || ec == errc::timeout) continue;
       if (!message) break;  // end_of_stream, closed, or the queue's node is gone
       std::string_view rest{*message};
       while (!rest.empty() && !stop.stop_requested()) {
