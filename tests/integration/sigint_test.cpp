@@ -75,9 +75,13 @@ class sigint : public testing::TestWithParam<start_method> {
       EXPECT_TRUE(mproc::test::gone_within(r, 2000ms)) << "pid " << r.pid << " outlived the interrupted node";
   }
 
-  /// SIGINT to a helper that is inside no mproc call: it must die of SIGINT, after reaping.
-  void expect_death_by_sigint_when_busy(const std::string& mode) {
+  /// SIGINT to a helper that is inside no call of its own that Ctrl-C interrupts (busy, or, with
+  /// `blocked_first`, blocked in a wait of mproc's own): it must die of SIGINT, after reaping.
+  void expect_death_by_sigint(const std::string& mode, bool blocked_first = false) {
     ASSERT_NO_FATAL_FAILURE(launch(mode));
+    if (blocked_first) {
+      ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
+    }
     ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
     int status = exit_status();
     ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
@@ -143,24 +147,18 @@ TEST_P(sigint, ctrl_c_to_the_process_group_children_die_of_it) {
   expect_children_gone();
 }
 
-TEST_P(sigint, busy_program_dies_of_sigint_after_reaping) { expect_death_by_sigint_when_busy("busy"); }
+TEST_P(sigint, busy_program_dies_of_sigint_after_reaping) { expect_death_by_sigint("busy"); }
 
 TEST_P(sigint, busy_program_with_a_pool_dies_of_sigint_after_reaping) {
   // The pool's manager thread waits on its workers inside mproc (it joins each one that dies):
   // those waits are mproc's own, not the program's, so nobody is there to take the interrupt.
-  expect_death_by_sigint_when_busy("pool-busy");
+  expect_death_by_sigint("pool-busy");
 }
 
 TEST_P(sigint, a_program_stopping_an_actor_host_dies_of_sigint) {
   // actor_host::stop (and its destructor) waits for the host's end inside mproc: a wait of its
   // own, which must not take the interrupt (before, the program ran on after Ctrl-C).
-  ASSERT_NO_FATAL_FAILURE(launch("host-stop"));
-  ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
-  ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
-  int status = exit_status();
-  ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
-  EXPECT_EQ(WTERMSIG(status), SIGINT);
-  expect_children_gone();
+  expect_death_by_sigint("host-stop", true);
 }
 
 TEST_P(sigint, a_pool_get_is_interrupted) { expect_interrupted_pool_call("pool-get"); }
@@ -170,14 +168,7 @@ TEST_P(sigint, a_pool_join_is_interrupted) { expect_interrupted_pool_call("pool-
 TEST_P(sigint, interrupts_the_node_destructor_joining_children) {
   // The destructor joins non-daemon children without a time limit; Ctrl-C ends that wait and,
   // with nobody to throw at, the program dies of SIGINT once they are reaped.
-  ASSERT_NO_FATAL_FAILURE(launch("shutdown"));
-  ASSERT_NO_FATAL_FAILURE(await_blocked_main_thread());
-  ASSERT_EQ(::kill(helper->pid(), SIGINT), 0);
-  int status = exit_status();
-  ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
-  EXPECT_EQ(WTERMSIG(status), SIGINT);
-  expect_children_gone();
-  EXPECT_FALSE(fs::exists(runtime_dir));
+  expect_death_by_sigint("shutdown", true);
 }
 
 TEST_P(sigint, unhandled_sigint_kills_the_node_and_its_children_die_with_it) {
