@@ -1,7 +1,14 @@
 // mproc/subprocess_queues.hpp: a command whose stdout lines arrive on a queue and whose stdin is
 // fed from a queue, read by this process and by a child process.
 #include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <thread>
 
 #include <mproc/mproc.hpp>
 
@@ -32,6 +39,42 @@ void run_a_command() {
   std::_Exit(r.returncode == 0 && r.stdout_bytes == "from a child\n" ? 0 : 1);
 }
 MPROC_ENTRY(run_a_command);
+
+// ---- a large input message whose body its producer is slow to write ----------------------
+
+constexpr std::size_t stalled_size = std::size_t{8} << 20;
+char stalled_go_ahead[512];
+char* stalled_from = nullptr;
+std::size_t stalled_length = 0;
+
+/// The copy into the message's body reached the protected pages: wait for the go-ahead file
+/// (10 s at most), then let the copy go on.
+void on_stalled_copy(int) {
+  for (int i = 0; i < 2000 && ::access(stalled_go_ahead, F_OK) != 0; ++i) {
+    timespec pause{0, 5 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
+  ::mprotect(stalled_from, stalled_length, PROT_READ | PROT_WRITE);
+}
+
+/// In a child process: puts 8 MiB of 'x' whose second half cannot be read until `go_ahead`
+/// exists, so the consumer's get meets a body that is still being written.
+void put_a_stalled_string(mproc::queue<std::string> input, std::string go_ahead) {
+  std::string big(stalled_size, 'x');  // its own pages (malloc maps a block this large)
+  go_ahead.copy(stalled_go_ahead, std::min(go_ahead.size(), sizeof stalled_go_ahead - 1));
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto from = (reinterpret_cast<std::uintptr_t>(big.data()) + stalled_size / 2 + page - 1) / page * page;
+  auto to = (reinterpret_cast<std::uintptr_t>(big.data()) + stalled_size) / page * page;
+  stalled_from = reinterpret_cast<char*>(from);
+  stalled_length = to - from;
+  struct sigaction sa {};
+  sa.sa_handler = on_stalled_copy;
+  ::sigaction(SIGSEGV, &sa, nullptr);
+  if (::mprotect(stalled_from, stalled_length, PROT_NONE) != 0) std::_Exit(3);
+  input.put(big);
+  std::_Exit(::access(stalled_go_ahead, F_OK) == 0 ? 0 : 9);  // 9: it gave up waiting
+}
+MPROC_ENTRY(put_a_stalled_string);
 
 /// Commands started inside children, under every start method (the fork method's child gets a
 /// launcher thread of its own: the parent's does not exist in it).
@@ -90,6 +133,29 @@ TEST_F(subprocess_queues, a_closed_input_queue_also_ends_stdin) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(std::stoi(out[0]), 1000);
   EXPECT_EQ(cmd.wait(), 0);
+}
+
+TEST_F(subprocess_queues, a_large_input_message_still_being_written_reaches_stdin_whole) {
+  // The stdin pump gets with a deadline of 100 ms; a message whose body is still being written
+  // then gives errc::timeout (and stays first). Before, the pump took that for the end of its
+  // input and closed the command's stdin: wc counted 0 bytes.
+  auto lines = node.make_queue<std::string>();
+  auto input = node.make_queue<std::string>();
+  sp::queued_command cmd{{"wc", "-c"}, lines, input.reader()};
+  std::string go_ahead = testing::TempDir() + "mproc-stalled-" + std::to_string(::getpid());
+  std::remove(go_ahead.c_str());
+  auto producer = node.spawn(put_a_stalled_string, input, go_ahead);
+  watchdog.add(producer.pid());
+  std::this_thread::sleep_for(500ms);  // several of the pump's 100 ms gets meet the half body
+  std::fclose(std::fopen(go_ahead.c_str(), "w"));
+  producer.join();
+  std::remove(go_ahead.c_str());
+  EXPECT_EQ(producer.exitcode(), 0) << "9: the producer gave up waiting";
+  input.close();
+  auto out = drain(lines);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::stoul(out[0]), stalled_size);
+  EXPECT_EQ(cmd.wait(5s), 0);
 }
 
 TEST_F(subprocess_queues, another_process_consumes_the_lines) {
