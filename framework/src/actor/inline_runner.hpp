@@ -8,11 +8,11 @@
 // How: deliver() enqueues with this execution unit; when the enqueue wakes an idle actor, CAF
 // hands the actor to exec_later(), which keeps it. It then runs on the I/O thread outside the
 // connection's frame loop (after it, within a batch; else in a posted handler), for at most
-// `max_inline_messages`. An actor with
-// more left runs again in a handler posted behind the I/O thread's other work unless two runs in a
-// row were expensive (`max_cheap_run` or longer; one may be a preemption): a stream of small messages then costs no hand-over between the
-// I/O thread and a scheduler thread (which, on two CPUs shared with the sender, made one-way
-// throughput swing between 0.7M and 1.5M msg/s with the threads' placement). An expensive run
+// `max_inline_messages`. An actor with more left runs again in a handler posted behind the I/O
+// thread's other work, unless two runs in a row were expensive (`max_cheap_run` or longer; one
+// may be a preemption): a stream of small messages then costs no hand-over between the I/O
+// thread and a scheduler thread (which, on two CPUs shared with the sender, made one-way
+// throughput swing between 0.7M and 1.5M msg/s with the threads' placement). An expensive actor
 // goes to the scheduler, so actors that compute still run in parallel on CAF's threads.
 // Everything else given to exec_later (actors spawned or woken by an actor that runs here) goes
 // to the scheduler too.

@@ -126,11 +126,17 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
     // A pooled body goes back to its producer only once counted: until then, if this process
     // dies, the owner gives the message to another consumer, which needs the body as it is.
     body_pool::deferred_release counted_first;
+    auto decoder = [&](std::span<const std::byte> bytes) { decode(bytes, value); };
     if (inbox_.front_is_small()) {
-      ec = inbox_.pop_front([&](std::span<const std::byte> bytes) { decode(bytes, value); });
+      ec = inbox_.pop_front(decoder);
     } else {
+      // Puts, arrivals and the owner's replies go on meanwhile (a large body may take long, or
+      // still be on its way). Gets take turns, so that records are counted in the order they
+      // arrived (the owner recovers a dead consumer's records by that count) and a record that
+      // comes back (its body late at the deadline) goes back exactly where it was.
       took_turn = true;
-      came_back = decode_unlocked(lock, decode, value, until, ec);
+      ec = inbox_.decode_front_unlocked(lock, taking_, decoder, until, [&] { ready_.update(ready_locked()); });
+      came_back = ec == errc::timeout;
     }
     // Counted once taken: if this process dies now, the owner knows this one was delivered.
     if (!came_back && consumed_) consumed_->value().store(++consumed_total_, std::memory_order_release);
@@ -145,26 +151,6 @@ void queue_client::get(decode_fn decode, void* value, deadline until, std::error
   ready_.update(ready_locked());
   lock.unlock();
   if (took_turn) changed_.notify_all();  // a get waiting for its turn
-}
-
-bool queue_client::decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
-                                   std::error_code& ec) {
-  // Puts, arrivals and the owner's replies go on meanwhile (a large body may take long, or still
-  // be on its way). Gets take turns, so that records are counted in the order they arrived (the
-  // owner recovers a dead consumer's records by that count) and a record that comes back goes
-  // back exactly where it was.
-  record_store::chunk record;
-  inbox_.take_front(record);
-  taking_ = true;
-  ready_.update(ready_locked());
-  lock.unlock();
-  ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
-  lock.lock();
-  taking_ = false;
-  if (ec != errc::timeout) return false;
-  // Its body was not all there at the deadline: the record stays first, for the next get.
-  inbox_.prepend(std::move(record));
-  return true;
 }
 
 std::shared_ptr<void> queue_client::writer_presence() {

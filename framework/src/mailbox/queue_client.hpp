@@ -70,10 +70,6 @@ class queue_client final : public queue_core {
   std::error_code broken_locked() const noexcept;
   /// When the inbox is empty and nothing is on its way: asks the owner for up to k_ records.
   void ask_for_more_locked();
-  /// get() of a record too large to decode under the lock: takes it out, decodes it unlocked,
-  /// locks again; true when it came back (its body was late at `until`: errc::timeout).
-  bool decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
-                       std::error_code& ec);
   /// A get would not wait: it is its turn, and there is a record or an end.
   bool ready_locked() const noexcept { return !taking_ && (!inbox_.empty() || final_ || dead_); }
 
@@ -85,7 +81,7 @@ class queue_client final : public queue_core {
   std::condition_variable changed_;
   record_store inbox_;
   bool want_out_ = false;
-  bool taking_ = false;  // a get is decoding the record it took from the inbox
+  std::size_t taking_ = 0;  // gets decoding a record taken from the inbox (they take turns: 0 or 1)
   bool ask_after_taking_ = false;  // ask_for_more_locked() was called meanwhile
   std::uint32_t k_ = 1;
   std::chrono::steady_clock::time_point batch_arrived_{};

@@ -41,25 +41,12 @@ void queue_owner::get(decode_fn decode, void* value, deadline until, std::error_
     ec = make_error_code(finished_code());
     return;
   }
-  if (store_.front_is_small()) ec = store_.pop_front([&](std::span<const std::byte> bytes) { decode(bytes, value); });
-  else decode_unlocked(lock, decode, value, until, ec);
+  auto decoder = [&](std::span<const std::byte> bytes) { decode(bytes, value); };
+  // A large record is decoded unlocked: puts, remote consumers and other local gets go on
+  // meanwhile. Until it is decoded it still counts (for room, and against finishing) as stored.
+  if (store_.front_is_small()) ec = store_.pop_front(decoder);
+  else ec = store_.decode_front_unlocked(lock, taking_, decoder, until, [&] { ready_.update(!store_.empty()); });
   serve(lock);
-}
-
-void queue_owner::decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
-                                  std::error_code& ec) {
-  // Puts, remote consumers and other local gets go on meanwhile. Until it is decoded the record
-  // still counts (for room, and against finishing) as stored.
-  record_store::chunk record;
-  store_.take_front(record);
-  ++taking_;
-  ready_.update(!store_.empty());
-  lock.unlock();
-  ec = record_store::decode(record, [&](std::span<const std::byte> bytes) { decode(bytes, value); }, until);
-  lock.lock();
-  --taking_;
-  // Its body was not all there at the deadline: back to the front, for the next get.
-  if (ec == errc::timeout) store_.prepend(std::move(record));
 }
 
 std::size_t queue_owner::qsize(std::error_code& ec) {

@@ -72,10 +72,6 @@ class queue_owner final : public queue_core, public std::enable_shared_from_this
 
  private:
   void on_request(const session_ptr& s, const wire::request_message& r);
-  /// get() of a record too large to decode under the lock: takes it out, decodes it unlocked,
-  /// locks again, and puts it back first when its body was late at `until` (errc::timeout).
-  void decode_unlocked(std::unique_lock<std::mutex>& lock, decode_fn decode, void* value, deadline until,
-                       std::error_code& ec);
   /// Answers whatever the current state allows: wants, credit requests, joins; wakes locals.
   void serve(std::unique_lock<std::mutex>& lock);
   bool has_room() const noexcept { return maxsize_ == 0 || store_.size() + taking_ + credits_out_ < maxsize_; }

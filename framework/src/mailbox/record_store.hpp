@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -105,30 +106,25 @@ class record_store {
     return ec;
   }
 
-  /// Moves the first record to `out` (emptied first), to be decoded with decode() once the
-  /// store's lock is released, and put back with prepend() if that ran out of time.
+  /// Takes the first record out and decodes it with `decode(span)` while `lock` (the store's)
+  /// is released, so that the store's users go on meanwhile; `taking` counts it meanwhile, and
+  /// `taken()` runs (locked) once it is out. Returns the decoding error. errc::timeout: its body
+  /// was still being written at `until`, and the record is back in front, for the next reader;
+  /// after any other error the record is gone (a bad record must not block the queue).
   /// Precondition: !empty().
-  void take_front(chunk& out) {
-    out.bytes.clear();
-    out.count = 0;
-    out.fds.reset();
-    take(1, SIZE_MAX, out);
-  }
-
-  /// Decodes the one record of `c` (from take_front) with `decode(span)`; returns the decoding
-  /// error. errc::timeout: its body was still being written at `until`, and `c` is as it was
-  /// (to be put back); after any other error the record is bad, and must not block the queue.
-  template <class Decode>
-  static std::error_code decode(chunk& c, Decode&& decode_value, deadline until) {
-    try {
-      const auto meta = meta_of(c.bytes, 0);
-      const std::span<const std::byte> record{c.bytes.data() + sizeof meta, static_cast<std::size_t>(meta & ~wire::out_of_line)};
-      if (c.fds.empty() && (meta & wire::out_of_line) == 0) decode_value(record);
-      else decode_standalone(record, (meta & wire::out_of_line) != 0, c.fds, decode_value, until);
-    } catch (const error& e) {
-      return e.code();
-    }
-    return {};
+  template <class Decode, class Taken>
+  std::error_code decode_front_unlocked(std::unique_lock<std::mutex>& lock, std::size_t& taking, Decode&& decode,
+                                        deadline until, Taken&& taken) {
+    chunk record;
+    take(1, SIZE_MAX, record);
+    ++taking;
+    taken();
+    lock.unlock();
+    auto ec = decode_alone(record, decode, until);
+    lock.lock();
+    --taking;
+    if (ec == errc::timeout) prepend(std::move(record));
+    return ec;
   }
 
   /// Moves up to `k` records (at least one, then no more than about `max_bytes`) to the end of
@@ -199,9 +195,25 @@ class record_store {
     return n;
   }
   static std::uint64_t meta_at(const batch& b) noexcept { return meta_of(b.bytes, b.head); }
+  /// The inline bytes of the record at `at`.
+  static std::span<const std::byte> record_of(const std::vector<std::byte>& bytes, std::size_t at) noexcept {
+    return {bytes.data() + at + sizeof(std::uint64_t), static_cast<std::size_t>(meta_of(bytes, at) & ~wire::out_of_line)};
+  }
+  /// Decodes the one record of `c` (taken alone): errc::timeout leaves `c` as it was.
+  template <class Decode>
+  static std::error_code decode_alone(chunk& c, Decode& decode, deadline until) {
+    try {
+      const bool out_of_line = (meta_of(c.bytes, 0) & wire::out_of_line) != 0;
+      if (c.fds.empty() && !out_of_line) decode(record_of(c.bytes, 0));
+      else decode_standalone(record_of(c.bytes, 0), out_of_line, c.fds, decode, until);
+    } catch (const error& e) {
+      return e.code();
+    }
+    return {};
+  }
   /// The inline bytes of the batch's first record.
   static std::span<const std::byte> record_at(const batch& b) noexcept {
-    return {b.bytes.data() + b.head + sizeof(std::uint64_t), static_cast<std::size_t>(meta_at(b) & ~wire::out_of_line)};
+    return record_of(b.bytes, b.head);
   }
   std::deque<batch> batches_;
   std::size_t count_ = 0;
