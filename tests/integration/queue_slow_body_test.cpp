@@ -6,9 +6,7 @@
 // asynchronous get started meanwhile is served once it is done.
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
-#include <signal.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -81,36 +79,18 @@ struct go_ahead_file {
 
 // ---- the slow producer -----------------------------------------------------------------
 
-char stalled_path[512];
-std::byte* stalled_half = nullptr;
-volatile sig_atomic_t gave_up = 0;
-
-/// The copy into the body touched the unreadable half: wait for the go-ahead file (10 s at
-/// most), make the half readable and let the copy go on.
-void on_stalled_copy(int) {
-  for (int i = 0; i < 2000 && ::access(stalled_path, F_OK) != 0; ++i) {
-    timespec pause{0, 5 * 1000 * 1000};
-    ::nanosleep(&pause, nullptr);
-  }
-  if (::access(stalled_path, F_OK) != 0) gave_up = 1;
-  ::mprotect(stalled_half, blob_size / 2, PROT_READ);
-}
-
 /// Puts pattern(blob_size, seed) with the copy into its body stopped half-way until
 /// `go_ahead` exists. Exits 9 when it gave up waiting for that.
 void put_stalled(mproc::queue<slow_blob> q, std::string go_ahead, unsigned seed) {
   void* p = ::mmap(nullptr, blob_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED || go_ahead.size() >= sizeof stalled_path) std::_Exit(2);
+  if (p == MAP_FAILED) std::_Exit(2);
   auto value = pattern(blob_size, seed);
   std::memcpy(p, value.data(), blob_size);
-  go_ahead.copy(stalled_path, go_ahead.size());
-  stalled_half = static_cast<std::byte*>(p) + blob_size / 2;
-  if (::mprotect(stalled_half, blob_size / 2, PROT_NONE) != 0) std::_Exit(3);
-  struct sigaction sa {};
-  sa.sa_handler = on_stalled_copy;
-  ::sigaction(SIGSEGV, &sa, nullptr);
+  // Page-aligned, so exactly the second half stalls.
+  if (!mproc::test::stall_reads_until(static_cast<std::byte*>(p) + blob_size / 2, blob_size / 2, go_ahead))
+    std::_Exit(3);
   q.put(slow_blob{{}, {static_cast<const std::byte*>(p), blob_size}});
-  if (gave_up) std::_Exit(9);
+  if (mproc::test::stall_gave_up()) std::_Exit(9);
 }
 MPROC_ENTRY(put_stalled);
 

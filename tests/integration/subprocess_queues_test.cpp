@@ -1,12 +1,8 @@
 // mproc/subprocess_queues.hpp: a command whose stdout lines arrive on a queue and whose stdin is
 // fed from a queue, read by this process and by a child process.
 #include <signal.h>
-#include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdint>
 #include <cstdio>
 #include <thread>
 
@@ -43,36 +39,14 @@ MPROC_ENTRY(run_a_command);
 // ---- a large input message whose body its producer is slow to write ----------------------
 
 constexpr std::size_t stalled_size = std::size_t{8} << 20;
-char stalled_go_ahead[512];
-char* stalled_from = nullptr;
-std::size_t stalled_length = 0;
-
-/// The copy into the message's body reached the protected pages: wait for the go-ahead file
-/// (10 s at most), then let the copy go on.
-void on_stalled_copy(int) {
-  for (int i = 0; i < 2000 && ::access(stalled_go_ahead, F_OK) != 0; ++i) {
-    timespec pause{0, 5 * 1000 * 1000};
-    ::nanosleep(&pause, nullptr);
-  }
-  ::mprotect(stalled_from, stalled_length, PROT_READ | PROT_WRITE);
-}
 
 /// In a child process: puts 8 MiB of 'x' whose second half cannot be read until `go_ahead`
 /// exists, so the consumer's get meets a body that is still being written.
 void put_a_stalled_string(mproc::queue<std::string> input, std::string go_ahead) {
   std::string big(stalled_size, 'x');  // its own pages (malloc maps a block this large)
-  go_ahead.copy(stalled_go_ahead, std::min(go_ahead.size(), sizeof stalled_go_ahead - 1));
-  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  auto from = (reinterpret_cast<std::uintptr_t>(big.data()) + stalled_size / 2 + page - 1) / page * page;
-  auto to = (reinterpret_cast<std::uintptr_t>(big.data()) + stalled_size) / page * page;
-  stalled_from = reinterpret_cast<char*>(from);
-  stalled_length = to - from;
-  struct sigaction sa {};
-  sa.sa_handler = on_stalled_copy;
-  ::sigaction(SIGSEGV, &sa, nullptr);
-  if (::mprotect(stalled_from, stalled_length, PROT_NONE) != 0) std::_Exit(3);
+  if (!mt::stall_reads_until(big.data() + stalled_size / 2, stalled_size / 2, go_ahead)) std::_Exit(3);
   input.put(big);
-  std::_Exit(::access(stalled_go_ahead, F_OK) == 0 ? 0 : 9);  // 9: it gave up waiting
+  std::_Exit(mt::stall_gave_up() ? 9 : 0);  // 9: it gave up waiting
 }
 MPROC_ENTRY(put_a_stalled_string);
 

@@ -5,9 +5,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,6 +308,41 @@ bool main_thread_blocks(pid_t pid, std::chrono::milliseconds limit) {
       },
       limit);
 }
+
+namespace {
+char stall_go_ahead[512];
+char* stall_from = nullptr;
+std::size_t stall_length = 0;
+volatile sig_atomic_t stall_gave_up_waiting = 0;
+
+void on_stalled_read(int) {
+  for (int i = 0; i < 2000 && ::access(stall_go_ahead, F_OK) != 0; ++i) {
+    timespec pause{0, 5 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
+  if (::access(stall_go_ahead, F_OK) != 0) stall_gave_up_waiting = 1;
+  ::mprotect(stall_from, stall_length, PROT_READ | PROT_WRITE);
+}
+}  // namespace
+
+bool stall_reads_until(const void* begin, std::size_t size, const std::string& go_ahead) {
+  if (go_ahead.size() >= sizeof stall_go_ahead) return false;
+  go_ahead.copy(stall_go_ahead, go_ahead.size());
+  stall_go_ahead[go_ahead.size()] = '\0';
+  auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto from = (reinterpret_cast<std::uintptr_t>(begin) + page - 1) / page * page;
+  auto to = (reinterpret_cast<std::uintptr_t>(begin) + size) / page * page;
+  if (to <= from) return false;
+  stall_from = reinterpret_cast<char*>(from);
+  stall_length = to - from;
+  stall_gave_up_waiting = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stalled_read;
+  ::sigaction(SIGSEGV, &sa, nullptr);
+  return ::mprotect(stall_from, stall_length, PROT_NONE) == 0;
+}
+
+bool stall_gave_up() { return stall_gave_up_waiting != 0; }
 
 std::string read_file(const fs::path& path) {
   std::ifstream in{path};

@@ -98,6 +98,14 @@ bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds lim
 /// later: a caller blocked in a call such as join(), not one passing a lock.
 bool main_thread_blocks(pid_t pid, std::chrono::milliseconds limit = 10000ms);
 
+/// In a producer process whose copy of a value must stall half-way: makes the whole pages inside
+/// [begin, begin + size) unreadable until the file `go_ahead` exists. A read of them then waits
+/// for it (10 s at most) in a SIGSEGV handler, makes them readable again and goes on. False when
+/// they could not be protected. One at a time per process.
+bool stall_reads_until(const void* begin, std::size_t size, const std::string& go_ahead);
+/// Whether a read stalled by stall_reads_until gave up waiting for its go-ahead.
+bool stall_gave_up();
+
 /// Runs `f`, a call given `timeout`, and expects it to have waited that long on the monotonic
 /// clock, but not for ever (under 5 s).
 void expect_waits_out(std::chrono::milliseconds timeout, const std::function<void()>& f);
