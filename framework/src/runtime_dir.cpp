@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -93,8 +94,19 @@ fs::path create_runtime_dir(const fs::path& root, std::error_code& ec) {
 
 void remove_runtime_dir(const fs::path& dir) noexcept {
   if (dir.empty()) return;
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
+  // Another thread may unlink its own socket inside meanwhile (a router or mailbox listener
+  // closing while a SIGINT removes the directory). fs::remove_all gives up at the first entry
+  // that vanished under it and leaves the directory behind, so each entry is removed on its own
+  // and one already gone is fine. An entry created meanwhile makes rmdir fail: go again.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      std::error_code gone_already;
+      fs::remove_all(it->path(), gone_already);
+    }
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    if (errno != ENOTEMPTY && errno != EEXIST) return;
+  }
 }
 
 }  // namespace mproc::detail

@@ -19,6 +19,7 @@ std::filesystem::path runtime_root(const std::filesystem::path& configured);
 std::filesystem::path create_runtime_dir(const std::filesystem::path& root, std::error_code& ec);
 /// Removes node directories under `root` whose process no longer exists; returns how many.
 int reclaim_stale_runtime_dirs(const std::filesystem::path& root) noexcept;
+/// Removes `dir` and everything in it, even while other threads unlink entries of their own.
 void remove_runtime_dir(const std::filesystem::path& dir) noexcept;
 /// The kernel's start time (clock ticks since boot) of `pid`, 0 if it does not exist.
 std::uint64_t process_start_time(pid_t pid) noexcept;

@@ -63,6 +63,14 @@ class sigint : public testing::TestWithParam<start_method> {
     ASSERT_TRUE(mproc::test::main_thread_blocks(helper->pid())) << "the helper never blocked in join()";
   }
 
+  static std::string listing(const fs::path& dir) {
+    std::string out;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      out += it->path().string() + "\n";
+    return out;
+  }
+
   /// The helper's wait status, at most 10 s after the signal (kill_grace is 300 ms).
   int exit_status() {
     auto status = helper->wait(10000ms);
@@ -87,7 +95,7 @@ class sigint : public testing::TestWithParam<start_method> {
     ASSERT_TRUE(WIFSIGNALED(status)) << "wait status " << status << "; output:\n" << helper->read_rest(2000ms);
     EXPECT_EQ(WTERMSIG(status), SIGINT);
     expect_children_gone();
-    EXPECT_FALSE(fs::exists(runtime_dir)) << "removed before the node re-raised SIGINT";
+    EXPECT_FALSE(fs::exists(runtime_dir)) << "removed before the node re-raised SIGINT; left: " << listing(runtime_dir);
   }
 
   /// After the SIGINT: the helper's blocked call reported errc::interrupted and the helper
