@@ -3,10 +3,12 @@
 // stops half-way, after the frame went out, until the test lets it go on (or it gives up: then
 // the test fails). A timed get keeps its deadline and the message; a get inside such a decode
 // holds up neither the puts of its process nor the replies its I/O thread files, and an
-// asynchronous get started meanwhile is served once it is done.
+// asynchronous get started meanwhile is served once it is done; an asynchronous get waits for
+// such a body without spinning.
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -167,6 +169,46 @@ TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_
   EXPECT_EQ(q.get(20s).value, pattern(blob_size, 5));
   ASSERT_TRUE(producer.join(20s));
   EXPECT_EQ(producer.exitcode(), 0);
+}
+
+/// CPU time this thread has used.
+clock_type::duration thread_cpu_time() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds{ts.tv_sec} + std::chrono::nanoseconds{ts.tv_nsec};
+}
+
+TEST(queue_slow_body, an_async_get_waits_for_a_half_written_body_without_spinning) {
+  mproc::node node;
+  mproc::test::guard watchdog{30s};
+  go_ahead_file go;
+  auto q = node.make_queue<slow_blob>();
+  auto producer = node.spawn(put_stalled, q, go.path, 5u);
+  watchdog.add(producer);
+  ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
+  boost::asio::io_context io;
+  bool done = false;
+  std::error_code got_ec;
+  slow_blob got;
+  mproc::async_get(io.get_executor(), q, [&](std::error_code ec, slow_blob v) {
+    done = true;
+    got_ec = ec;
+    got = std::move(v);
+  });
+  // The readiness fd is readable all along (the message is there); before, the operation took
+  // that for news and asked again at once, a whole CPU for as long as the body was half there.
+  auto cpu_before = thread_cpu_time();
+  io.run_for(400ms);
+  auto cpu = thread_cpu_time() - cpu_before;
+  EXPECT_FALSE(done) << "completed with a half-written body: " << got_ec.message();
+  EXPECT_LT(cpu, 100ms) << "the asynchronous get spun while the body was being written";
+  touch(go.path);
+  io.run_for(20s);  // returns once the operation completed
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(got_ec) << got_ec.message();
+  EXPECT_EQ(got.value, pattern(blob_size, 5));
+  ASSERT_TRUE(producer.join(20s));
+  EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
 }
 
 /// Runs `consume` in another process on a queue whose one message has a stalled producer, and

@@ -12,7 +12,9 @@
 // the initiating call.
 //
 // How: the operation waits (async_wait) for the readiness fd that mproc::wait uses, then takes
-// the message without blocking; when another consumer was faster it waits again. A consumer in
+// the message without blocking; when another consumer was faster it waits again, and when the
+// first message is a large one whose body is still being written it asks again after a short
+// pause (never spinning on the fd, which stays readable meanwhile). A consumer in
 // a process other than the queue's owner asks the owner for data while the operation is
 // pending; what arrives after the operation ended stays in this process for the next get (and
 // goes back to the queue if the handle is dropped).
@@ -28,6 +30,9 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -46,7 +51,7 @@ template <class T, class Source, class Executor, class Handler>
 class async_take_op : public std::enable_shared_from_this<async_take_op<T, Source, Executor, Handler>> {
  public:
   async_take_op(const Executor& ex, Source source, Handler handler)
-      : descriptor_(ex), source_(std::move(source)), handler_(std::move(handler)) {}
+      : descriptor_(ex), retry_timer_(ex), source_(std::move(source)), handler_(std::move(handler)) {}
   ~async_take_op() {
     if (watching_) source_.unwatch();
   }
@@ -68,14 +73,30 @@ class async_take_op : public std::enable_shared_from_this<async_take_op<T, Sourc
     descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                            [self = this->shared_from_this()](const boost::system::error_code& ec) {
                              if (ec) return self->complete(std::error_code{ec.value(), std::system_category()}, T{});
-                             std::error_code take_ec;
-                             auto v = self->source_.try_take(take_ec);
-                             // Taken by someone else, or a large message whose body is still
-                             // being written (it stays first in the queue): wait again.
-                             if (take_ec == errc::empty || take_ec == errc::timeout) return self->wait();
-                             if (take_ec) return self->complete(take_ec, T{});
-                             self->complete({}, std::move(*v));
+                             self->attempt();
                            });
+  }
+  void attempt() {
+    std::error_code take_ec;
+    auto v = source_.try_take(take_ec);
+    if (take_ec == errc::empty) return wait();  // taken by someone else: wait for the next one
+    if (take_ec == errc::timeout) return retry_later();
+    if (take_ec) return complete(take_ec, T{});
+    complete({}, std::move(*v));
+  }
+  /// A large message whose body is still being written stays first in the queue, and the
+  /// readiness fd stays readable: waiting on it again would spin until the body is whole. So
+  /// ask again after a pause, from 100 µs doubling up to 2 ms: a body that is being written is
+  /// whole after the first few tries, one whose producer stalls costs a cheap try (the body is
+  /// not decoded until it is whole) every 2 ms, and is taken at most 2 ms late.
+  void retry_later() {
+    using std::chrono::microseconds;
+    backoff_ = backoff_ == microseconds{0} ? microseconds{100} : std::min(backoff_ * 2, microseconds{2000});
+    retry_timer_.expires_after(backoff_);
+    retry_timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return self->complete(std::error_code{ec.value(), std::system_category()}, T{});
+      self->attempt();
+    });
   }
   void fail(std::error_code ec) {
     // Never inside the initiating call: go through the executor.
@@ -89,6 +110,8 @@ class async_take_op : public std::enable_shared_from_this<async_take_op<T, Sourc
   }
 
   boost::asio::posix::stream_descriptor descriptor_;
+  boost::asio::steady_timer retry_timer_;
+  std::chrono::microseconds backoff_{0};
   Source source_;
   Handler handler_;
   bool watching_ = false;

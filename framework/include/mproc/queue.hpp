@@ -20,9 +20,10 @@
 //    A process may exit right after put: its puts are delivered before it ends.
 //  - get waits for a message; a timed get fails with errc::empty, or with errc::timeout when a
 //    large message had come but its producer was still writing its body at the deadline (the
-//    message stays first in the queue, for the next get). Once the queue is closed and
-//    drained, get fails with errc::closed instead of waiting forever. get_into(value) is get
-//    into a value you keep, reusing its memory (for large messages).
+//    message stays first in the queue, for the next get). A get that may not wait (try_get,
+//    a zero timeout) takes a large message only once its body is whole. Once the queue is
+//    closed and drained, get fails with errc::closed instead of waiting forever.
+//    get_into(value) is get into a value you keep, reusing its memory (for large messages).
 //  - qsize() is exact: the owner's count of messages put (and arrived) and not yet taken.
 //  - close() is for the whole queue (Python's close() is per process): further puts fail with
 //    errc::closed everywhere; getters drain what is left, then get errc::closed.

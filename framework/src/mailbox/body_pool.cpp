@@ -422,7 +422,7 @@ std::size_t arriving_body::wait_ready(std::size_t need) {
   if (!enough(f) && spinning_pays_) {
     // The producer is most likely writing the next chunk on the other CPU right now: a sleep
     // and a wake-up would cost more than the chunk takes.
-    const auto until = clock::now() + spin_limit;
+    const auto until = std::min(clock::now() + spin_limit, until_);  // a try that may not wait: no spin
     while (!enough(f = filled()) && f != fill_aborted && clock::now() < until) cpu_relax();
     spinning_pays_ = enough(f);
   }

@@ -157,10 +157,12 @@ void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_s
       // Its producer may still be filling it: the decoder copies each chunk out once it is
       // written, and the value counts only when every byte came. A value with descriptors of
       // its own is decoded only once, so only from a whole body (then no timeout comes after
-      // the decoder took them).
+      // the decoder took them). A take that may not wait (its deadline passed already: a
+      // try_get, an asynchronous get's try) takes only a whole body: decoding the part that came
+      // only to time out at its end would cost each try as much as the whole value.
       body_pool::arriving_body arriving{*borrowed, length, until};
       const auto bytes = body_pool::encoding(*borrowed, length);
-      if (value_has_fds) arriving.wait_all();
+      if (value_has_fds || until <= std::chrono::steady_clock::now()) arriving.wait_all();
       else arriving.wait_ready(std::min<std::size_t>(length, body_pool::fill_chunk));
       try {
         decode(bytes, context);
