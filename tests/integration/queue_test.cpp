@@ -159,6 +159,37 @@ struct unencodable {
   int x = 0;
 };
 
+/// Its codec throws errc::timeout on decoding when v[0] < 0 (a codec's own error, not a late body).
+struct timing_out {
+  std::vector<int> v;
+};
+
+}  // namespace
+
+template <>
+struct mproc::codec<timing_out> {
+  static constexpr bool enabled = true;
+  static void encode(writer& w, const timing_out& t) { mproc::encode(w, t.v); }
+  static void decode(reader& r, timing_out& t) {
+    mproc::decode(r, t.v);
+    if (!t.v.empty() && t.v[0] < 0) throw mproc::error(errc::timeout, "the codec's own timeout");
+  }
+};
+
+namespace {
+
+/// A small and a large (a body of its own) message whose codec times out, each followed by one
+/// that decodes.
+void put_timing_out(mproc::queue<timing_out> q) {
+  std::vector<int> large(600000, 7);  // 2.4 MB
+  large[0] = -1;
+  q.put(timing_out{{-1}});
+  q.put(timing_out{{2}});
+  q.put(timing_out{large});
+  q.put(timing_out{{3}});
+}
+MPROC_ENTRY(put_timing_out);
+
 }  // namespace
 
 template <>
@@ -522,6 +553,42 @@ TEST_P(queue_test, handle_inside_a_message_and_owner_death) {
 INSTANTIATE_TEST_SUITE_P(all_methods, queue_test, mproc::test::all_start_methods(), mproc::test::method_name);
 
 // ---- wrong types and bad peers -----------------------------------------------------------
+
+TEST(queue_errors, a_codec_that_throws_timeout_is_bad_message_and_the_next_message_follows) {
+  // errc::timeout from a take means "a large body is still being written: not yet". A codec's
+  // own timeout was taken for that: get_for and try_get dropped the small message unseen, and
+  // the large one stayed first for ever.
+  mproc::node node;
+  mproc::test::guard watchdog{30s};
+  auto q = node.make_queue<timing_out>();
+  auto producer = node.spawn(put_timing_out, q);
+  watchdog.add(producer);
+  ASSERT_TRUE(producer.join(20s));
+  auto expect_bad_message = [&](const char* which) {
+    try {
+      auto v = q.get_for(5s);
+      ADD_FAILURE() << which << ": get_for returned " << (v ? "a value" : "nothing");
+    } catch (const mproc::error& e) {
+      EXPECT_EQ(e.code(), errc::bad_message) << which << ": " << e.what();
+    }
+  };
+  expect_bad_message("small");
+  EXPECT_EQ(q.get_for(5s).value().v, std::vector<int>{2});
+  expect_bad_message("large");
+  EXPECT_EQ(q.get(5s).v, std::vector<int>{3});
+  EXPECT_TRUE(q.empty());
+
+  auto [a, b] = mproc::make_pipe<timing_out>();
+  a.send(timing_out{{-1}});
+  a.send(timing_out{{4}});
+  try {
+    b.recv_for(5s);
+    ADD_FAILURE() << "pipe: recv_for returned";
+  } catch (const mproc::error& e) {
+    EXPECT_EQ(e.code(), errc::bad_message) << e.what();
+  }
+  EXPECT_EQ(b.recv_for(5s).value().v, std::vector<int>{4});
+}
 
 TEST(queue_errors, handle_decoded_as_another_type_is_wrong_type) {
   mproc::node node;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "mproc/detail/pipe_core.hpp"
+#include "mproc/detail/record_encoding.hpp"
 #include "mproc/detail/transfer.hpp"
 #include "mproc/detail/wire.hpp"
 #include "mproc/error.hpp"
@@ -182,7 +183,7 @@ class basic_pipe_end {
       m.decode([&](std::span<const std::byte> b) { detail::wire::decode_record(b, value); });
       return value;
     } catch (const error& e) {
-      ec = e.code();
+      ec = detail::decode_failure(e);
       return std::nullopt;
     }
   }

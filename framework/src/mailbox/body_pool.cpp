@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "mproc/detail/record_encoding.hpp"
 #include "mproc/error.hpp"
 
 namespace mproc::detail::body_pool {
@@ -432,7 +433,8 @@ std::size_t arriving_body::wait_ready(std::size_t need) {
       throw error(errc::bad_message, "the producer of a large message died before it was written");
     // Checked after the producer's death: a dead producer is bad_message, not a timeout.
     const auto now = clock::now();
-    if (now >= until_) throw error(errc::timeout, "the body of a large message was still being written at the deadline");
+    if (now >= until_)
+      throw body_still_arriving(errc::timeout, "the body of a large message was still being written at the deadline");
     header_->wake_at.store(static_cast<std::uint32_t>(std::min(length_, std::max(need, ready + sleep_batch))),
                            std::memory_order_relaxed);
     header_->sleepers.fetch_add(1, std::memory_order_seq_cst);

@@ -171,8 +171,8 @@ void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_s
         decode(bytes, context);
       }
       return arriving.wait_all();
-    } catch (const error& e) {
-      give_back_later.read_again = e.code() == errc::timeout;
+    } catch (const body_still_arriving&) {
+      give_back_later.read_again = true;
       throw;
     }
   }

@@ -100,7 +100,7 @@ class record_store {
     try {
       decode(record_at(batches_.front()));
     } catch (const error& e) {
-      ec = e.code();
+      ec = decode_failure(e);
     }
     pop();
     return ec;
@@ -206,8 +206,10 @@ class record_store {
       const bool out_of_line = (meta_of(c.bytes, 0) & wire::out_of_line) != 0;
       if (c.fds.empty() && !out_of_line) decode(record_of(c.bytes, 0));
       else decode_standalone(record_of(c.bytes, 0), out_of_line, c.fds, decode, until);
-    } catch (const error& e) {
+    } catch (const body_still_arriving& e) {
       return e.code();
+    } catch (const error& e) {
+      return decode_failure(e);
     }
     return {};
   }

@@ -94,13 +94,28 @@ std::optional<standalone_record> append_record(std::vector<std::byte>& out, Enco
   return make_standalone(std::move(*e), may_wait);
 }
 
+/// What decode_standalone throws when a pooled body was still being written at its deadline:
+/// errc::timeout, and the record may be decoded again. Its own type tells it from a codec that
+/// throws errc::timeout itself (see decode_failure).
+class body_still_arriving : public error {
+ public:
+  using error::error;
+};
+
+/// The error a take reports for a record its codec failed on (the record is gone then): the
+/// codec's own, except that errc::timeout, which would mean "not yet, ask again" to get_for,
+/// try_get and async_get and so lose the message unseen, becomes errc::bad_message.
+inline std::error_code decode_failure(const error& e) noexcept {
+  return e.code() == errc::timeout ? make_error_code(errc::bad_message) : e.code();
+}
+
 /// Calls decode(span) with the value's encoding: `record` itself, or, when `out_of_line`, a
 /// mapping of the last descriptor in `fds` (which stays there). The value's own descriptors are
 /// handed out from `fds` meanwhile. errc::bad_message when the memfd is missing, too short,
 /// neither sealed against writes nor a pooled body that was sent, or resizable, or when the
-/// producer of a pooled body died or gave it up before writing it all. errc::timeout when a
-/// pooled body was still being written at `until`: then the descriptors are all still in
-/// `fds`, and the record can be decoded again.
+/// producer of a pooled body died or gave it up before writing it all. body_still_arriving
+/// (errc::timeout) when a pooled body was still being written at `until`: then the descriptors
+/// are all still in `fds`, and the record can be decoded again.
 void decode_standalone(std::span<const std::byte> record, bool out_of_line, fd_set_owned& fds,
                        void (*decode)(std::span<const std::byte>, void*), void* context, deadline until = forever);
 
