@@ -4,9 +4,11 @@
 // the test fails). A timed get keeps its deadline and the message; a get inside such a decode
 // holds up neither the puts of its process nor the replies its I/O thread files, and an
 // asynchronous get started meanwhile is served once it is done; an asynchronous get waits for
-// such a body without spinning.
+// such a body without spinning; a consumer killed inside such a decode leaves the message
+// whole to the next get.
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +150,19 @@ void put_during_a_decode(mproc::queue<slow_blob> q, std::string go_ahead, report
 }
 MPROC_ENTRY(put_during_a_decode);
 
+/// Gets the message, and says "decoding" once its codec began (the body is half there then):
+/// the test kills it meanwhile.
+void decode_until_killed(mproc::queue<slow_blob> q, report out) {
+  decoding_started = false;  // a forked process inherits the test's
+  std::thread tell{[&] {
+    if (mproc::test::eventually([] { return decoding_started.load(); }, 20000ms)) out.put("decoding");
+  }};
+  auto v = q.get(20s);
+  tell.join();
+  out.put("the get returned: it was not killed");
+}
+MPROC_ENTRY(decode_until_killed);
+
 TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_get_has_it_whole) {
   mproc::node node;
   mproc::test::guard watchdog{30s};
@@ -207,6 +222,30 @@ TEST(queue_slow_body, an_async_get_waits_for_a_half_written_body_without_spinnin
   EXPECT_TRUE(done);
   EXPECT_FALSE(got_ec) << got_ec.message();
   EXPECT_EQ(got.value, pattern(blob_size, 5));
+  ASSERT_TRUE(producer.join(20s));
+  EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
+}
+
+TEST(queue_slow_body, a_consumer_killed_inside_a_decode_leaves_the_message_whole_to_the_next) {
+  // The record is out of the consumer's store and being decoded outside its lock, its body
+  // borrowed, when SIGKILL comes: the owner gives the message to the next get, body and all.
+  mproc::node node;
+  mproc::test::guard watchdog{30s};
+  go_ahead_file go;
+  auto q = node.make_queue<slow_blob>();
+  auto out = node.make_queue<std::string>();
+  auto producer = node.spawn(put_stalled, q, go.path, 5u);
+  watchdog.add(producer);
+  ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
+  auto consumer = node.spawn(decode_until_killed, q, out);
+  watchdog.add(consumer);
+  ASSERT_EQ(out.get(20s), "decoding");
+  consumer.kill();
+  ASSERT_TRUE(consumer.join(20s));
+  EXPECT_EQ(consumer.exitcode(), -SIGKILL);
+  touch(go.path);
+  EXPECT_EQ(q.get(20s).value, pattern(blob_size, 5));
+  EXPECT_EQ(q.qsize(), 0u);
   ASSERT_TRUE(producer.join(20s));
   EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
 }
