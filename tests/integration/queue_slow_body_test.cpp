@@ -163,14 +163,29 @@ void decode_until_killed(mproc::queue<slow_blob> q, report out) {
 }
 MPROC_ENTRY(decode_until_killed);
 
-TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_get_has_it_whole) {
+/// A queue of this process holding one message whose producer stalls half-way through its body
+/// until the test touches `go`.
+class queue_slow_body_here : public testing::Test {
+ protected:
   mproc::node node;
   mproc::test::guard watchdog{30s};
   go_ahead_file go;
-  auto q = node.make_queue<slow_blob>();
-  auto producer = node.spawn(put_stalled, q, go.path, 5u);
-  watchdog.add(producer);
-  ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
+  mproc::queue<slow_blob> q = node.make_queue<slow_blob>();
+  mproc::process producer;
+
+  void SetUp() override {
+    producer = node.spawn(put_stalled, q, go.path, 5u);
+    watchdog.add(producer);
+    ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
+  }
+  /// After the go-ahead: the producer ended well, let go by the file, not by giving up.
+  void expect_producer_let_go() {
+    ASSERT_TRUE(producer.join(20s));
+    EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
+  }
+};
+
+TEST_F(queue_slow_body_here, a_local_get_times_out_on_a_half_written_body_and_the_next_get_has_it_whole) {
   std::error_code ec;
   auto start = clock_type::now();
   auto early = q.get(300ms, ec);
@@ -182,8 +197,7 @@ TEST(queue_slow_body, a_local_get_times_out_on_a_half_written_body_and_the_next_
   EXPECT_FALSE(q.get_for(50ms)) << "get_for: a message not all there is none yet";
   touch(go.path);
   EXPECT_EQ(q.get(20s).value, pattern(blob_size, 5));
-  ASSERT_TRUE(producer.join(20s));
-  EXPECT_EQ(producer.exitcode(), 0);
+  expect_producer_let_go();
 }
 
 /// CPU time this thread has used.
@@ -193,14 +207,7 @@ clock_type::duration thread_cpu_time() {
   return std::chrono::seconds{ts.tv_sec} + std::chrono::nanoseconds{ts.tv_nsec};
 }
 
-TEST(queue_slow_body, an_async_get_waits_for_a_half_written_body_without_spinning) {
-  mproc::node node;
-  mproc::test::guard watchdog{30s};
-  go_ahead_file go;
-  auto q = node.make_queue<slow_blob>();
-  auto producer = node.spawn(put_stalled, q, go.path, 5u);
-  watchdog.add(producer);
-  ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
+TEST_F(queue_slow_body_here, an_async_get_waits_for_a_half_written_body_without_spinning) {
   boost::asio::io_context io;
   bool done = false;
   std::error_code got_ec;
@@ -222,21 +229,13 @@ TEST(queue_slow_body, an_async_get_waits_for_a_half_written_body_without_spinnin
   EXPECT_TRUE(done);
   EXPECT_FALSE(got_ec) << got_ec.message();
   EXPECT_EQ(got.value, pattern(blob_size, 5));
-  ASSERT_TRUE(producer.join(20s));
-  EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
+  expect_producer_let_go();
 }
 
-TEST(queue_slow_body, a_consumer_killed_inside_a_decode_leaves_the_message_whole_to_the_next) {
+TEST_F(queue_slow_body_here, a_consumer_killed_inside_a_decode_leaves_the_message_whole_to_the_next) {
   // The record is out of the consumer's store and being decoded outside its lock, its body
   // borrowed, when SIGKILL comes: the owner gives the message to the next get, body and all.
-  mproc::node node;
-  mproc::test::guard watchdog{30s};
-  go_ahead_file go;
-  auto q = node.make_queue<slow_blob>();
   auto out = node.make_queue<std::string>();
-  auto producer = node.spawn(put_stalled, q, go.path, 5u);
-  watchdog.add(producer);
-  ASSERT_TRUE(mproc::test::eventually([&] { return q.qsize() == 1; }, 20000ms));
   auto consumer = node.spawn(decode_until_killed, q, out);
   watchdog.add(consumer);
   ASSERT_EQ(out.get(20s), "decoding");
@@ -246,8 +245,7 @@ TEST(queue_slow_body, a_consumer_killed_inside_a_decode_leaves_the_message_whole
   touch(go.path);
   EXPECT_EQ(q.get(20s).value, pattern(blob_size, 5));
   EXPECT_EQ(q.qsize(), 0u);
-  ASSERT_TRUE(producer.join(20s));
-  EXPECT_EQ(producer.exitcode(), 0) << "the producer was let go only when it gave up waiting";
+  expect_producer_let_go();
 }
 
 /// Runs `consume` in another process on a queue whose one message has a stalled producer, and
