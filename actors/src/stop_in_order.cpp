@@ -16,7 +16,7 @@ struct stopper_state {
   std::size_t next = 0;
   caf::actor current;
   std::uint64_t round = 0;  // tells the deadline of the current item from stale ones
-  caf::response_promise done;
+  caf::actor_addr notify;
   bool started = false;
 };
 using stopper_actor = caf::stateful_actor<stopper_state>;
@@ -26,7 +26,7 @@ void stop_next(stopper_actor* self) {
   ++st.round;
   if (st.next == st.items.size()) {
     st.current = nullptr;
-    st.done.deliver(stopped_atom::value);
+    if (auto to = caf::actor_cast<caf::actor>(st.notify)) self->send(to, stopped_atom::value);
     self->quit();
     return;
   }
@@ -37,17 +37,15 @@ void stop_next(stopper_actor* self) {
   self->delayed_send(self, item.bound, deadline_atom::value, st.round);
 }
 
-caf::behavior stopper(stopper_actor* self, std::vector<stop_item> items) {
+caf::behavior stopper(stopper_actor* self, std::vector<stop_item> items, caf::actor_addr notify) {
   self->state.items = std::move(items);
+  self->state.notify = std::move(notify);
   self->set_down_handler([self](caf::down_msg& down) {
     if (self->state.current && down.source == self->state.current.address()) stop_next(self);
   });
   return {
       [self](stop_atom) {
-        auto& st = self->state;
-        st.done = self->make_response_promise();
-        if (!std::exchange(st.started, true)) stop_next(self);
-        return st.done;
+        if (!std::exchange(self->state.started, true)) stop_next(self);
       },
       [self](deadline_atom, std::uint64_t round) {
         if (round != self->state.round) return;
@@ -59,8 +57,8 @@ caf::behavior stopper(stopper_actor* self, std::vector<stop_item> items) {
 
 }  // namespace
 
-caf::actor spawn_stopper(caf::actor_system& sys, std::vector<stop_item> items) {
-  return sys.spawn(stopper, std::move(items));
+caf::actor spawn_stopper(caf::actor_system& sys, std::vector<stop_item> items, caf::actor_addr notify) {
+  return sys.spawn(stopper, std::move(items), std::move(notify));
 }
 
 }  // namespace mproc::actors::detail

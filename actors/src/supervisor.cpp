@@ -12,6 +12,7 @@
 #include <mproc/actors/supervisor.hpp>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <utility>
@@ -66,6 +67,9 @@ class supervisor_actor : public caf::event_based_actor {
     if (!pending_.empty()) send(this, resume_atom::value);
     return {
         [this](resume_atom) { handle_pending(); },
+        [this](detail::stopped_atom) {
+          if (auto next = std::exchange(after_stop_, nullptr)) next();
+        },
         [this](whereis_atom, const std::string& name) -> caf::result<caf::actor> {
           for (const auto& c : children_)
             if (c.spec.name == name) return c.handle;
@@ -206,12 +210,12 @@ class supervisor_actor : public caf::event_based_actor {
     }
   }
 
-  template <class Continuation>
-  void stop_then(std::vector<detail::stop_item> items, Continuation next) {
-    auto stopper = detail::spawn_stopper(home_system(), std::move(items));
-    // The stopper always replies; an error (it cannot really fail) continues all the same.
-    request(stopper, caf::infinite, detail::stop_atom::value)
-        .then([next](detail::stopped_atom) { next(); }, [next](caf::error&) { next(); });
+  // Runs `next` once `items` are stopped (one stop at a time: a group restart is busy_ meanwhile).
+  // Not a request: its promise would keep this object, which the actor system's end waits for,
+  // inside a stopper that the end strands (stop_in_order.hpp).
+  void stop_then(std::vector<detail::stop_item> items, std::function<void()> next) {
+    after_stop_ = std::move(next);
+    caf::anon_send(detail::spawn_stopper(home_system(), std::move(items), address()), detail::stop_atom::value);
   }
 
   // Stops every child (last first), then quits with `reason`. A group restart that is stopping
@@ -236,6 +240,7 @@ class supervisor_actor : public caf::event_based_actor {
   std::vector<child_slot> children_;
   std::deque<std::size_t> pending_;               // crashed children waiting for their restart
   std::deque<steady::time_point> restart_times_;  // within the intensity window
+  std::function<void()> after_stop_;              // what follows the stop under way
   bool busy_ = false;                             // a group restart waits for stops
   bool stopping_ = false;                         // giving up or told to stop
   caf::error exit_reason_;                        // ... and the reason it will quit with

@@ -25,7 +25,10 @@
 //
 // Lifetime: the system lives until the node of the process is destroyed. Then it stops without
 // waiting for actors that still run (remote peers may hold references to any of them for ever),
-// so finish your actors before the node ends if their destructors matter.
+// so finish your actors before the node ends if their destructors matter. Detached actors
+// (caf::detached, a thread of their own) are the exception: CAF waits for each one's thread,
+// which ends only once the actor's object is destroyed, so a detached actor that something still
+// references when the node ends keeps the node's destructor from returning.
 #pragma once
 
 #include <caf/actor_system.hpp>

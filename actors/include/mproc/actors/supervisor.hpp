@@ -39,7 +39,11 @@
 //    helper actor started as the supervisor dies, but after its down_msg went out;
 //  - when its last handle goes (CAF ends an actor nobody can reach): as for exit(kill). Keep the
 //    handle for as long as the children should run.
-// An actor_system waits for every actor when destroyed: stop a supervisor before that.
+// An actor_system waits for every actor when destroyed: stop a supervisor before that. The node's
+// actor system (mproc::actor_system()) waits for none, but CAF still waits for a detached actor
+// such as the supervisor until its object is destroyed: drop its handles before the node ends
+// (it then ends as for exit(kill)). Its own helpers never keep it: a stop under way when the node
+// ends (its stopper stranded by the end of CAF's scheduler) holds it only weakly.
 //
 // Requests it answers:
 //  - (whereis_atom, std::string name) -> caf::actor: the child's current handle; a null handle
