@@ -8,7 +8,8 @@
 // handler that does not unlock it hangs the child. The other thread holds the mutex for a good
 // share of its time: with hold_across_fork made a no-op (nothing held, nothing renewed), 50-65
 // of the 200 children hung in the shared-memory test, 26-67 in the runtime test, 12-19 in the
-// semaphore test and 16-27 in the body test (3 runs each, release build). The former placement-new renewal in the
+// semaphore test, 16-27 in the body test and 128-188 in the shutdown-hook test (3 runs each,
+// release build). The former placement-new renewal in the
 // child passed them as well, also under TSan (3 of 3 runs): they pin what a child can do, not
 // how; the renewal was undefined behaviour all the same.
 #include <gtest/gtest.h>
@@ -25,6 +26,7 @@
 
 #include "../../framework/src/mailbox/body_pool.hpp"
 #include "../../framework/src/mailbox/runtime.hpp"
+#include "../../framework/src/node_impl.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -159,6 +161,24 @@ TEST(fork_held_mutexes, a_child_lends_and_borrows_a_body_while_another_thread_do
   };
   auto hammer = [&] { lend_and_borrow(); };
   EXPECT_EQ(children_ok_while_hammering(hammer, lend_and_borrow), forks);
+}
+
+TEST(fork_held_mutexes, a_child_registers_a_node_shutdown_hook_while_another_thread_does) {
+  mproc::test::guard watchdog{60s};
+  // Every fork child's node takes the hooks' mutex when it ends. Hooks are only ever added (and
+  // run at a node's end, which this test has none of), so the other thread pauses ~2 us between
+  // two: the list stays a few MB, and the mutex is still held at a few of the 200 forks.
+  auto hammer = [] {
+    mproc::detail::at_node_shutdown([] {});
+    auto until = std::chrono::steady_clock::now() + 2us;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  auto child = [] {
+    mproc::detail::at_node_shutdown([] {});
+    return true;
+  };
+  EXPECT_EQ(children_ok_while_hammering(hammer, child), forks);
 }
 
 }  // namespace
