@@ -1,11 +1,16 @@
 #include "fork_gate.hpp"
+#include "hold_across_fork.hpp"
 
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 #include <new>
@@ -30,10 +35,33 @@ struct registry {
   std::uint64_t round = 0;     // the fork being prepared
   std::uint64_t released = 0;  // the last round whose fork returned in the parent
   int parked = 0;              // threads parked for `round`
+  std::size_t held_taken = 0;  // mutexes of hold_across_fork taken for the fork under way
 };
 // One per process; after fork() the child resets it in place (its members are the parent's
 // threads).
 registry* current = new registry;  // NOLINT: intentionally leaked
+
+// The mutexes of hold_across_fork. Constant-initialized, so static initializers of other files
+// may add theirs before this file's own have run. Slots fill front to back and never empty, so
+// the filled ones are a prefix: a fork takes the prefix it sees (one added meanwhile waits for
+// the next fork) and releases exactly that.
+constinit std::array<std::atomic<std::mutex*>, 8> held{};
+
+/// Locks the held mutexes in order; returns how many.
+std::size_t take_held_mutexes() {
+  std::size_t n = 0;
+  for (; n < held.size(); ++n) {
+    std::mutex* m = held[n].load(std::memory_order_acquire);
+    if (m == nullptr) break;
+    m->lock();
+  }
+  return n;
+}
+
+/// Unlocks the first `n` held mutexes, in the reverse order.
+void release_held_mutexes(std::size_t n) {
+  while (n > 0) held[--n].load(std::memory_order_relaxed)->unlock();
+}
 
 }  // namespace
 
@@ -71,10 +99,14 @@ void before_fork() {
   std::unique_lock lock{g->state_mutex};
   g->changed.wait_for(lock, 1s, [&] { return g->parked >= posted; });
   lock.release();  // kept across the fork; parked threads that wake up wait for it
+  // Last: a parked thread holds none of them, and none of their holders waits for the gate's
+  // locks or for another thread (hold_across_fork's rule), so each is free again soon.
+  g->held_taken = take_held_mutexes();
 }
 
 void after_fork_in_parent() {
   registry* g = current;
+  release_held_mutexes(g->held_taken);
   g->released = g->round;
   g->state_mutex.unlock();
   g->changed.notify_all();
@@ -83,11 +115,13 @@ void after_fork_in_parent() {
 
 void after_fork_in_child() {
   registry* g = current;
-  // The condition variable may count the parent's waiting threads, which are not here.
+  // Renewed, unlike the mutexes: it counts the parent's parked threads as waiters, which are
+  // not here and never leave it, and a notify (or its destructor) would wait for them.
   new (&g->changed) std::condition_variable;
   g->members.clear();  // registrations of the parent's threads: destroying them here is a no-op
   g->parked = 0;
   g->round = g->released = 0;
+  release_held_mutexes(g->held_taken);
   g->state_mutex.unlock();
   g->members_mutex.unlock();
 }
@@ -96,6 +130,15 @@ void after_fork_in_child() {
     ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
 
 }  // namespace
+
+void hold_across_fork(std::mutex& m) noexcept {
+  for (auto& slot : held) {
+    std::mutex* empty = nullptr;
+    if (slot.compare_exchange_strong(empty, &m, std::memory_order_release)) return;
+  }
+  std::fputs("mproc: hold_across_fork: more mutexes than it has room for\n", stderr);
+  std::abort();
+}
 
 boost::asio::io_context& fork_gate_access::io(fork_gate_registration& r) { return r.io_; }
 std::thread::id fork_gate_access::thread(fork_gate_registration& r) { return r.thread_; }

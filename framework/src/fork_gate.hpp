@@ -3,6 +3,9 @@
 // allocator's (g++ 12's ASan allocator has no fork handlers: children that inherited its lock
 // hung). pthread_atfork drives it, so it covers every fork, mproc's and the program's own.
 //
+// Once the threads are parked, the gate also takes the mutexes given to hold_across_fork
+// (hold_across_fork.hpp).
+//
 // Thread safety: registrations from any thread. Destructor: unregisters (a registration made
 // before a fork is already gone from the child's registry: nothing to do there).
 #pragma once

@@ -15,6 +15,7 @@
 
 #include "bootstrap.hpp"
 #include "frame.hpp"
+#include "hold_across_fork.hpp"
 #include "internal_wait.hpp"
 #include "mproc/detail/program_wait.hpp"
 #include "mproc/detail/queue_core.hpp"
@@ -749,6 +750,10 @@ std::vector<std::function<void()>>& shutdown_hooks() {
   static std::vector<std::function<void()>> hooks;
   return hooks;
 }
+// Every fork child's node takes the mutex when it ends, so the forking thread holds it across
+// every fork (hold_across_fork.hpp). Taking it for a fork cannot deadlock: its holders only
+// append a hook or swap the list out; the hooks run after it is released.
+[[maybe_unused]] const bool shutdown_hooks_held = (hold_across_fork(shutdown_hooks_mutex()), true);
 }  // namespace
 
 void at_node_shutdown(std::function<void()> hook) {

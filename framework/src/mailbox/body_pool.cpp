@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../hold_across_fork.hpp"
 #include "mproc/detail/record_encoding.hpp"
 #include "mproc/error.hpp"
 
@@ -126,6 +127,8 @@ void publish(body_header& h, std::uint32_t filled) noexcept {
 
 class producer_pool {
  public:
+  std::mutex& mutex() noexcept { return mutex_; }  // for hold_across_fork
+
   lent_body reserve(std::size_t size, bool may_wait) {
     if (size > max_bytes) return {};
     auto b = reserve_body(size, may_wait);
@@ -234,10 +237,18 @@ class producer_pool {
   bool waiting_pays_ = true;  // false from a wait that ran out until a body comes back
 };
 
-producer_pool& the_producer_pool() {
-  static auto* pool = new producer_pool;  // never destroyed: puts may run during exit
-  return *pool;
-}
+// Made during static initialization, not at first use (a fork during another thread's first
+// use would leave the child waiting for the initializer). Its mutex is held by the forking thread
+// across every fork (hold_across_fork.hpp): a child's first large put takes it. Taking it for a
+// fork cannot deadlock: under it a producer only picks, makes (memfd, mmap) or drops bodies; it
+// lets go of it before it waits for a body to come back.
+producer_pool* const producer_pool_of_this_process = [] {
+  auto* pool = new producer_pool;  // NOLINT: never destroyed, puts may run during exit
+  hold_across_fork(pool->mutex());
+  return pool;
+}();
+
+producer_pool& the_producer_pool() { return *producer_pool_of_this_process; }
 
 }  // namespace
 
@@ -345,6 +356,8 @@ namespace {
 /// retired are dropped at the next lookup, the rest when more recent ones push them out.
 class mapping_cache {
  public:
+  std::mutex& mutex() noexcept { return mutex_; }  // for hold_across_fork
+
   std::shared_ptr<const mapping> get(int fd, const struct stat& st) {
     std::lock_guard lock{mutex_};
     std::erase_if(recent_, [](const std::shared_ptr<mapping>& m) {
@@ -368,10 +381,15 @@ class mapping_cache {
   std::vector<std::shared_ptr<mapping>> recent_;
 };
 
-mapping_cache& the_mapping_cache() {
-  static auto* cache = new mapping_cache;  // never destroyed: gets may run during exit
-  return *cache;
-}
+// As the producer pool: made during static initialization, its mutex held across every fork (a
+// child's first large get takes it). Under it a reader only maps and unmaps bodies.
+mapping_cache* const mapping_cache_of_this_process = [] {
+  auto* cache = new mapping_cache;  // NOLINT: never destroyed, gets may run during exit
+  hold_across_fork(cache->mutex());
+  return cache;
+}();
+
+mapping_cache& the_mapping_cache() { return *mapping_cache_of_this_process; }
 
 [[noreturn]] void not_a_body() {
   throw error(errc::bad_message, "the body of a large message is not a pooled memfd holding its length");

@@ -12,8 +12,8 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstring>
-#include <new>
 
+#include "../hold_across_fork.hpp"
 #include "../node_impl.hpp"
 #include "mproc/node.hpp"
 #include "queue_client.hpp"
@@ -32,7 +32,17 @@ struct runtime_slot {
   std::mutex mutex;
   mailbox_runtime* runtime = nullptr;
 };
-runtime_slot* slot = new runtime_slot;  // NOLINT: intentionally leaked
+// Its mutex is held by the forking thread across every fork (hold_across_fork.hpp), so a child
+// never inherits it from a thread it does not have. Taking it for a fork cannot deadlock: its
+// holders (instance(), shutdown_mailboxes()) only make a runtime or retire one. Making one
+// constructs an io_context (a few descriptors, no thread: the I/O thread starts later, under the
+// runtime's own mutex, and only then registers with the fork gate); retiring one appends to a
+// vector.
+runtime_slot* slot = [] {
+  auto* s = new runtime_slot;  // NOLINT: intentionally leaked
+  hold_across_fork(s->mutex);
+  return s;
+}();
 std::atomic<std::uint64_t> generation{0};
 
 // Runtimes of nodes that ended: kept reachable (handles may outlive their node and still
@@ -47,8 +57,7 @@ void retire_runtime(runtime_slot& s) {
 }
 
 void after_fork_in_child() {
-  // Only this thread exists now; the slot's mutex may be held by one that does not: renew it.
-  new (&slot->mutex) std::mutex;
+  // Only this thread exists now, and the slot's mutex is free or ours (the fork gate's).
   retire_runtime(*slot);
   generation.fetch_add(1);
 }

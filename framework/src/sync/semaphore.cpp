@@ -1,13 +1,11 @@
 #include "mproc/semaphore.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <vector>
 
+#include "../hold_across_fork.hpp"
 #include "mproc/bounded_semaphore.hpp"
 #include "process_identity.hpp"
 #include "holder_table.hpp"
@@ -48,15 +46,6 @@ struct taken_from {
   std::mutex mutex;
   std::vector<std::weak_ptr<detail::shm_mapping>> blocks;
 
-  static taken_from& instance() {
-    static auto* t = [] {
-      auto* made = new taken_from;  // never destroyed: needed at exit
-      // A fork child gets a copy of the mutex, maybe locked by a thread it does not have.
-      ::pthread_atfork(nullptr, nullptr, [] { new (&instance().mutex) std::mutex; });
-      return made;
-    }();
-    return *t;
-  }
   void remember(const shared_memory& m) {
     auto mine = m.observe();
     std::lock_guard g{mutex};
@@ -67,10 +56,24 @@ struct taken_from {
   }
 };
 
+// Made during static initialization, not at first use: a fork while another thread ran a
+// function-local static's initializer would leave the child waiting for it for good.
+// The forking thread holds its mutex across every fork (hold_across_fork.hpp), so a fork child
+// never inherits it from a thread it does not have. Taking it for a fork cannot deadlock: under
+// it remember() and keep_units_of_this_process() only edit the list (weak references: no block
+// is unmapped under it). acquire() calls remember() holding the semaphore's lock in shared
+// memory, but a forking thread cannot be holding that one: only semaphore calls take it, and
+// none of them forks.
+taken_from* const taken = [] {
+  auto* made = new taken_from;  // NOLINT: never destroyed, needed at exit
+  detail::hold_across_fork(made->mutex);
+  return made;
+}();
+
 }  // namespace
 
 void semaphore::keep_units_of_this_process() noexcept {
-  auto& t = taken_from::instance();
+  auto& t = *taken;
   std::vector<std::weak_ptr<detail::shm_mapping>> blocks;
   {
     std::lock_guard g{t.mutex};  // not held below: acquire() takes a block's lock, then this one
@@ -116,7 +119,7 @@ std::optional<acquired> semaphore::acquire(duration timeout, std::error_code& ec
     if (s.value == 0) take_back_from_dead(s);
     if (s.value > 0) {
       --s.value;
-      if (s.holders.add(me)) taken_from::instance().remember(memory());  // first unit here
+      if (s.holders.add(me)) taken->remember(memory());  // first unit here
       auto how = acquired::normally;
       if (s.orphaned > 0) --s.orphaned, how = acquired::after_owner_died;
       l.release();

@@ -2,15 +2,14 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include <map>
 #include <mutex>
-#include <new>
 #include <utility>
 
 #include "../fd.hpp"
+#include "../hold_across_fork.hpp"
 
 namespace mproc {
 
@@ -28,12 +27,16 @@ struct mapping_cache {
   std::mutex mutex;
   std::map<std::pair<dev_t, ino_t>, std::weak_ptr<detail::shm_mapping>> live;
 };
-mapping_cache* cache = new mapping_cache;  // NOLINT: intentionally leaked (used at exit)
-
-// A fork child may inherit the mutex locked by another thread: start it afresh there. The
-// inherited mappings stay valid in the child, so the entries do too.
-[[maybe_unused]] const int cache_atfork =
-    ::pthread_atfork(nullptr, nullptr, [] { new (&cache->mutex) std::mutex; });
+// The forking thread holds the cache's mutex across every fork (hold_across_fork.hpp), so a
+// child never inherits it from a thread it does not have; the inherited mappings stay valid in
+// the child, so the entries do too. Taking it for a fork cannot deadlock: under it adopt() only
+// looks up, maps and drops expired entries (weak references: no mapping is ever unmapped under
+// it, which could run a semaphore's before_unmap and wait for a lock in shared memory).
+mapping_cache* cache = [] {
+  auto* c = new mapping_cache;  // NOLINT: intentionally leaked (used at exit)
+  detail::hold_across_fork(c->mutex);
+  return c;
+}();
 
 }  // namespace
 
@@ -44,9 +47,11 @@ shared_memory shared_memory::adopt(int fd, std::size_t size) {
   if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(size) || size == 0)
     throw error(errc::bad_message, "shared memory block smaller than announced");
   const auto key = std::make_pair(st.st_dev, st.st_ino);
+  // Declared before the lock, so released after it: it may be the last reference to a mapping.
+  std::shared_ptr<detail::shm_mapping> known;
   std::lock_guard lock{cache->mutex};
   shared_memory s;
-  if (auto known = cache->live[key].lock(); known && known->size == size) {
+  if (known = cache->live[key].lock(); known && known->size == size) {
     s.map_ = std::move(known);  // `m` closes the new duplicate
     return s;
   }
