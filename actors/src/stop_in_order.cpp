@@ -9,6 +9,7 @@
 namespace mproc::actors::detail {
 namespace {
 
+using stop_atom = caf::atom_constant<caf::atom("stopkids")>;  // begin (sent once, anonymously)
 using deadline_atom = caf::atom_constant<caf::atom("stopdue")>;
 
 struct stopper_state {
@@ -17,7 +18,6 @@ struct stopper_state {
   caf::actor current;
   std::uint64_t round = 0;  // tells the deadline of the current item from stale ones
   caf::actor_addr notify;
-  bool started = false;
 };
 using stopper_actor = caf::stateful_actor<stopper_state>;
 
@@ -45,7 +45,7 @@ caf::behavior stopper(stopper_actor* self, std::vector<stop_item> items, caf::ac
   });
   return {
       [self](stop_atom) {
-        if (!std::exchange(self->state.started, true)) stop_next(self);
+        stop_next(self);
       },
       [self](deadline_atom, std::uint64_t round) {
         if (round != self->state.round) return;
@@ -57,8 +57,8 @@ caf::behavior stopper(stopper_actor* self, std::vector<stop_item> items, caf::ac
 
 }  // namespace
 
-caf::actor spawn_stopper(caf::actor_system& sys, std::vector<stop_item> items, caf::actor_addr notify) {
-  return sys.spawn(stopper, std::move(items), std::move(notify));
+void stop_in_order(caf::actor_system& sys, std::vector<stop_item> items, caf::actor_addr notify) {
+  caf::anon_send(sys.spawn(stopper, std::move(items), std::move(notify)), stop_atom::value);
 }
 
 }  // namespace mproc::actors::detail

@@ -17,18 +17,17 @@ struct stop_item {
   caf::timespan bound;  // how long to wait for its down_msg after exit(user_shutdown)
 };
 
-/// Starts the stopper; when done, it sends stopped_atom to the actor it was told to notify.
-using stop_atom = caf::atom_constant<caf::atom("stopkids")>;
+/// Sent to `notify` once the stop is done.
 using stopped_atom = caf::atom_constant<caf::atom("stopped")>;
 
-/// An actor that, on (stop_atom), stops `items` in the order given: exit(user_shutdown), waits
-/// up to the item's bound for its down_msg, else exit(kill) and goes on without waiting more (an
-/// actor stuck in a handler cannot be forced off its thread). Then sends stopped_atom to
-/// `notify` (if set and still there) and quits. A separate actor, so the supervisor stays
-/// responsive meanwhile, and so the stop still happens when the supervisor itself was killed.
+/// Spawns an actor that stops `items` in the order given: exit(user_shutdown), waits up to the
+/// item's bound for its down_msg, else exit(kill) and goes on without waiting more (an actor
+/// stuck in a handler cannot be forced off its thread). Then it sends stopped_atom to `notify`
+/// (if set and still there) and quits. A separate actor, so the supervisor stays responsive
+/// meanwhile, and so the stop still happens when the supervisor itself was killed.
 /// `notify` is held weakly, and the stopper is told to start anonymously: the end of an actor
 /// system strands a stopper still waiting, and waits for every detached actor's object (the
 /// supervisor's), which such a stopper must not keep (docs/rationale.md).
-caf::actor spawn_stopper(caf::actor_system& sys, std::vector<stop_item> items, caf::actor_addr notify = {});
+void stop_in_order(caf::actor_system& sys, std::vector<stop_item> items, caf::actor_addr notify = {});
 
 }  // namespace mproc::actors::detail

@@ -88,7 +88,7 @@ class supervisor_actor : public caf::event_based_actor {
     withdraw_names();
     auto running = take_running(all_indices());
     if (!running.empty())
-      caf::anon_send(detail::spawn_stopper(home_system(), std::move(running)), detail::stop_atom::value);
+      detail::stop_in_order(home_system(), std::move(running));
   }
 
  private:
@@ -215,7 +215,7 @@ class supervisor_actor : public caf::event_based_actor {
   // inside a stopper that the end strands (stop_in_order.hpp).
   void stop_then(std::vector<detail::stop_item> items, std::function<void()> next) {
     after_stop_ = std::move(next);
-    caf::anon_send(detail::spawn_stopper(home_system(), std::move(items), address()), detail::stop_atom::value);
+    detail::stop_in_order(home_system(), std::move(items), address());
   }
 
   // Stops every child (last first), then quits with `reason`. A group restart that is stopping
