@@ -9,6 +9,7 @@
 // I/O threads, so a parked thread holds none of these mutexes.
 #pragma once
 
+#include <functional>
 #include <mutex>
 
 namespace mproc::detail {
@@ -28,5 +29,17 @@ namespace mproc::detail {
 /// call aborts with a message. `m` must live as long as the process.
 /// Thread safety: any thread, also while another one forks.
 void hold_across_fork(std::mutex& m) noexcept;
+
+/// Makes a T that is never destroyed (it may be used during exit) and gives its mutex, the
+/// member `mutex_of` (a std::mutex, or a function returning one), to hold_across_fork. For the
+/// initializer of a namespace-scope pointer: made during static initialization, not at first use,
+/// because a fork while another thread ran a function-local static's initializer would leave the
+/// child waiting for it for good.
+template <class T, class Member>
+T* new_held_across_fork(Member T::*mutex_of) {
+  auto* made = new T;  // NOLINT: intentionally leaked
+  hold_across_fork(std::invoke(mutex_of, *made));
+  return made;
+}
 
 }  // namespace mproc::detail

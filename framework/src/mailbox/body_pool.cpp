@@ -237,16 +237,11 @@ class producer_pool {
   bool waiting_pays_ = true;  // false from a wait that ran out until a body comes back
 };
 
-// Made during static initialization, not at first use (a fork during another thread's first
-// use would leave the child waiting for the initializer). Its mutex is held by the forking thread
-// across every fork (hold_across_fork.hpp): a child's first large put takes it. Taking it for a
-// fork cannot deadlock: under it a producer only picks, makes (memfd, mmap) or drops bodies; it
-// lets go of it before it waits for a body to come back.
-producer_pool* const producer_pool_of_this_process = [] {
-  auto* pool = new producer_pool;  // NOLINT: never destroyed, puts may run during exit
-  hold_across_fork(pool->mutex());
-  return pool;
-}();
+// Its mutex is held by the forking thread across every fork (new_held_across_fork,
+// hold_across_fork.hpp): a child's first large put takes it. Taking it for a fork cannot
+// deadlock: under it a producer only picks, makes (memfd, mmap) or drops bodies; it lets go of it
+// before it waits for a body to come back.
+producer_pool* const producer_pool_of_this_process = new_held_across_fork(&producer_pool::mutex);
 
 producer_pool& the_producer_pool() { return *producer_pool_of_this_process; }
 
@@ -381,13 +376,9 @@ class mapping_cache {
   std::vector<std::shared_ptr<mapping>> recent_;
 };
 
-// As the producer pool: made during static initialization, its mutex held across every fork (a
-// child's first large get takes it). Under it a reader only maps and unmaps bodies.
-mapping_cache* const mapping_cache_of_this_process = [] {
-  auto* cache = new mapping_cache;  // NOLINT: never destroyed, gets may run during exit
-  hold_across_fork(cache->mutex());
-  return cache;
-}();
+// As the producer pool, its mutex is held across every fork (a child's first large get takes
+// it). Under it a reader only maps and unmaps bodies.
+mapping_cache* const mapping_cache_of_this_process = new_held_across_fork(&mapping_cache::mutex);
 
 mapping_cache& the_mapping_cache() { return *mapping_cache_of_this_process; }
 

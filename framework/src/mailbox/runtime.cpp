@@ -38,11 +38,7 @@ struct runtime_slot {
 // constructs an io_context (a few descriptors, no thread: the I/O thread starts later, under the
 // runtime's own mutex, and only then registers with the fork gate); retiring one appends to a
 // vector.
-runtime_slot* slot = [] {
-  auto* s = new runtime_slot;  // NOLINT: intentionally leaked
-  hold_across_fork(s->mutex);
-  return s;
-}();
+runtime_slot* slot = new_held_across_fork(&runtime_slot::mutex);
 std::atomic<std::uint64_t> generation{0};
 
 // Runtimes of nodes that ended: kept reachable (handles may outlive their node and still

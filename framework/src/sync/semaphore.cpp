@@ -56,19 +56,13 @@ struct taken_from {
   }
 };
 
-// Made during static initialization, not at first use: a fork while another thread ran a
-// function-local static's initializer would leave the child waiting for it for good.
-// The forking thread holds its mutex across every fork (hold_across_fork.hpp), so a fork child
+// The forking thread holds its mutex across every fork (new_held_across_fork), so a fork child
 // never inherits it from a thread it does not have. Taking it for a fork cannot deadlock: under
 // it remember() and keep_units_of_this_process() only edit the list (weak references: no block
 // is unmapped under it). acquire() calls remember() holding the semaphore's lock in shared
 // memory, but a forking thread cannot be holding that one: only semaphore calls take it, and
 // none of them forks.
-taken_from* const taken = [] {
-  auto* made = new taken_from;  // NOLINT: never destroyed, needed at exit
-  detail::hold_across_fork(made->mutex);
-  return made;
-}();
+taken_from* const taken = detail::new_held_across_fork(&taken_from::mutex);
 
 }  // namespace
 

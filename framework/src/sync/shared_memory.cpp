@@ -32,11 +32,7 @@ struct mapping_cache {
 // the child, so the entries do too. Taking it for a fork cannot deadlock: under it adopt() only
 // looks up, maps and drops expired entries (weak references: no mapping is ever unmapped under
 // it, which could run a semaphore's before_unmap and wait for a lock in shared memory).
-mapping_cache* cache = [] {
-  auto* c = new mapping_cache;  // NOLINT: intentionally leaked (used at exit)
-  detail::hold_across_fork(c->mutex);
-  return c;
-}();
+mapping_cache* cache = detail::new_held_across_fork(&mapping_cache::mutex);
 
 }  // namespace
 
