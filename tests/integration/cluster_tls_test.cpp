@@ -145,13 +145,6 @@ TEST_F(cluster_tls, a_tls_joiner_to_a_plain_port_fails_at_once) {
   EXPECT_TRUE(ec == mproc::errc::access_denied || ec == mproc::errc::node_lost) << ec.message();
 }
 
-/// How many descriptors this process has open.
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator{"/proc/self/fd"}) ++n;
-  return n;
-}
-
 TEST_F(cluster_tls, refused_tls_joins_leave_no_descriptors_behind) {
   // A node that retries a join must not run out of descriptors: an attempt whose certificate the
   // far node refuses gives back what it opened, but for the rare one whose socket CAF 0.17's
@@ -160,10 +153,10 @@ TEST_F(cluster_tls, refused_tls_joins_leave_no_descriptors_behind) {
   mt::subprocess b{node_command(MPROC_CLUSTER_NODE_HELPER, tls_arguments("b"))};
   auto port = start_node(b);
   failed_join(port, tls_of("stranger", "ca"));  // the first loads what stays (the TLS module's thread)
-  auto before = open_descriptors();
+  auto before = mt::open_fds().size();
   for (int i = 0; i < 20; ++i) failed_join(port, tls_of("stranger", "ca"));
-  EXPECT_TRUE(mt::eventually([&] { return open_descriptors() <= before + 2; }, 3000ms))
-      << before << " descriptors before 20 refused joins, " << open_descriptors() << " after";
+  EXPECT_TRUE(mt::eventually([&] { return mt::open_fds().size() <= before + 2; }, 3000ms))
+      << before << " descriptors before 20 refused joins, " << mt::open_fds().size() << " after";
 }
 
 /// Certificates of another CA, refused by the listener (the joiner trusts the cluster's CA but its
